@@ -1,0 +1,9 @@
+"""Device models: state classes for the sections QEMU migrates."""
+
+from .machine import AcpiBuild, CpuCommon, GlobalState, I2cBus, PciBus, PciHost, Pcspk, Port92, Timer
+from .registry import Registry, vmsd_name_of
+
+#: every state class this package defines
+DEFAULT_REGISTRY = Registry([Timer, CpuCommon, GlobalState, PciBus, PciHost, Pcspk, Port92, I2cBus, AcpiBuild])
+
+__all__ = ["Registry", "DEFAULT_REGISTRY", "vmsd_name_of"]

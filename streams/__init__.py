@@ -1,0 +1,3 @@
+"""Wire codecs: QEMU's binary stream (``streams.qemu``)."""
+
+__all__: list[str] = []

@@ -1,0 +1,10 @@
+"""QEMU's binary savevm/migration stream: read and write it record by record."""
+
+from .check import CheckReport, SectionReport, check_stream
+from .reader import DEFAULT_PAGE_SIZE, DescriptionLookup, StreamReader
+from .records import *  # noqa: F403
+from .records import __all__ as _records_all
+from .summary import summarize
+from .writer import StreamWriter, encode_record
+
+__all__ = ["summarize", "check_stream", "CheckReport", "SectionReport", "StreamReader", "StreamWriter", "encode_record", "DescriptionLookup", "DEFAULT_PAGE_SIZE", *_records_all]

@@ -1,0 +1,113 @@
+"""Decode a stream fully, re-encode it and compare, in bounded memory.
+
+The original bytes are read through a second handle in step with the
+re-encoded records, so nothing of the stream is held beyond one record.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import attrs
+
+from vmstate.limits import DEFAULT_LIMITS, Limits
+
+from .reader import DescriptionLookup, StreamReader
+from .records import (
+    Configuration,
+    DeviceState,
+    HtabChunk,
+    HtabEnd,
+    HtabHeader,
+    RamBlockList,
+    RamEos,
+    RamPage,
+    RamZero,
+    RawBody,
+    SectionHeader,
+)
+from .writer import encode_record
+
+__all__ = ["SectionReport", "CheckReport", "check_stream"]
+
+
+@attrs.define
+class SectionReport:
+    """Bytes of one section's body decoded into named fields or kept raw."""
+
+    section_id: int
+    idstr: str
+    kind: str
+    instance_id: int | None = None
+    version: int | None = None
+    source: str = "records"
+    named_bytes: int = 0
+    raw_bytes: int = 0
+
+
+@attrs.define
+class CheckReport:
+    """The outcome of ``check_stream``."""
+
+    size: int = 0
+    identical: bool = True
+    first_difference: int | None = None
+    sections: list[SectionReport] = attrs.Factory(list)
+    ram_pages: int = 0
+    ram_zero_pages: int = 0
+
+    @property
+    def raw_bytes(self) -> int:
+        return sum(s.raw_bytes for s in self.sections)
+
+
+_STRUCTURED = (RamBlockList, RamPage, RamZero, RamEos, HtabHeader, HtabChunk, HtabEnd)
+
+
+def check_stream(
+    source: BinaryIO,
+    original: BinaryIO,
+    *,
+    descriptions: DescriptionLookup | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> CheckReport:
+    """Decode ``source``, re-encode each record and compare with ``original``.
+
+    ``original`` is a second handle on the same bytes, positioned at 0.
+    """
+    report = CheckReport()
+    idstrs: dict[int, str] = {}
+    current: SectionReport | None = None
+    for record in StreamReader(source, descriptions=descriptions, limits=limits):
+        data = encode_record(record)
+        expected = original.read(len(data))
+        if report.identical and data != expected:
+            report.identical = False
+            report.first_difference = report.size + next(
+                (i for i, (a, b) in enumerate(zip(data, expected)) if a != b), min(len(data), len(expected))
+            )
+        report.size += len(data)
+        if isinstance(record, SectionHeader):
+            if record.idstr is not None:
+                idstrs[record.section_id] = record.idstr
+            current = SectionReport(
+                record.section_id, idstrs.get(record.section_id, "?"), record.kind.name, record.instance_id, record.version
+            )
+            report.sections.append(current)
+        elif isinstance(record, Configuration):
+            report.sections.append(SectionReport(-1, "configuration", "CONFIGURATION", source="typed", named_bytes=len(data) - 1))
+        elif current is not None:
+            if isinstance(record, DeviceState):
+                current.source = record.source
+                current.named_bytes += len(data)
+            elif isinstance(record, RawBody):
+                current.source = "raw"
+                current.raw_bytes += len(data)
+            elif isinstance(record, _STRUCTURED):
+                current.named_bytes += len(data)
+                report.ram_pages += isinstance(record, RamPage)
+                report.ram_zero_pages += isinstance(record, RamZero)
+    if original.read(1):
+        report.identical = False
+        report.first_difference = report.first_difference if report.first_difference is not None else report.size
+    return report

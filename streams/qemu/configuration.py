@@ -1,0 +1,64 @@
+"""The configuration section (migration/savevm.c, vmstate ``configuration``).
+
+It follows the file header on machine types >= 2.4: the machine type name and,
+on some targets, subsections (``configuration/target-page-bits`` on aarch64
+``virt``; ``configuration/capabilities`` when validatable capabilities such as
+x-ignore-shared are on).  It carries no version on the wire and is loaded as
+version 0, and no footer follows it.
+"""
+
+from __future__ import annotations
+
+from vmstate.description import Description, Field, Record
+from vmstate.kinds import UINT32, prefixed, varray, vbuffer
+
+__all__ = ["CONFIGURATION", "page_size_of", "capabilities_of"]
+
+
+def _always(_state: object) -> bool:
+    return True
+
+
+_TARGET_PAGE_BITS = Description(
+    name="configuration/target-page-bits",
+    version=1,
+    minimum_version=1,
+    fields=(Field(name="target_page_bits", kind=UINT32),),
+    needed=_always,
+)
+
+_CAPABILITIES = Description(
+    name="configuration/capabilities",
+    version=1,
+    minimum_version=1,
+    fields=(
+        Field(name="caps_count", kind=UINT32),
+        Field(name="capabilities", kind=varray(prefixed(1, type_name="capability"), "caps_count")),
+    ),
+    needed=_always,
+)
+
+#: QEMU's ``vmstate_configuration``: be32 length then the machine name, no NUL
+CONFIGURATION = Description(
+    name="configuration",
+    version=1,
+    fields=(
+        Field(name="len", kind=UINT32),
+        Field(name="name", kind=vbuffer("len")),
+    ),
+    subsections=(_TARGET_PAGE_BITS, _CAPABILITIES),
+)
+
+
+def page_size_of(record: Record) -> int | None:
+    """The target page size a configuration announces, if it does."""
+    sub = record.subsections.get(_TARGET_PAGE_BITS.name)
+    return None if sub is None else 1 << min(int(sub.fields["target_page_bits"]), 63)
+
+
+def capabilities_of(record: Record) -> frozenset[str]:
+    """Names of the migration capabilities a configuration announces."""
+    sub = record.subsections.get(_CAPABILITIES.name)
+    if sub is None:
+        return frozenset()
+    return frozenset(bytes(c).decode("latin-1") for c in sub.fields["capabilities"])

@@ -1,0 +1,132 @@
+"""The ``ram`` section body: page records until EOS (migration/ram.c, version 4).
+
+Each record starts with a be64 whose bits below the target page size are
+flags and whose upper bits are an offset in a RAM block (or the total size for
+MEM_SIZE).  Without CONTINUE a block name follows.  Pages are yielded one by
+one and never accumulated.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from vmstate.errors import LimitExceededError, MalformedError, UnsupportedError
+from vmstate.limits import Limits
+from vmstate.wire import ByteReader
+
+from .records import RamBlock, RamBlockList, RamEos, RamFlag, RamPage, RamZero
+
+__all__ = ["RamCodec"]
+
+_U64 = 8
+_UNSUPPORTED = {
+    RamFlag.XBZRLE: "XBZRLE-compressed pages",
+    RamFlag.COMPRESS_PAGE: "zlib-compressed pages",
+    RamFlag.HOOK: "RDMA hooks",
+    RamFlag.FULL: "the obsolete FULL flag",
+}
+
+
+class RamCodec:
+    """Decode and encode RAM records; remembers the block list across sections."""
+
+    def __init__(self, page_size: int, *, limits: Limits, ignore_shared: bool = False) -> None:
+        if page_size < 1024 or page_size & (page_size - 1) or page_size > limits.max_page_size:
+            raise LimitExceededError(f"page size {page_size} is not a power of two in 1 KiB..limits.max_page_size")
+        self.page_size = page_size
+        self.limits = limits
+        self.ignore_shared = ignore_shared
+        self.blocks: dict[str, RamBlock] = {}
+        self._last_block: str | None = None
+
+    def decode_body(self, reader: ByteReader) -> Iterator[RamBlockList | RamPage | RamZero | RamEos]:
+        """Yield the records of one RAM section body, ending with ``RamEos``."""
+        mask = self.page_size - 1
+        while True:
+            start = reader.offset
+            value = reader.u64()
+            flags, address = value & mask, value & ~mask
+            kind = flags & ~RamFlag.CONTINUE
+            if kind == RamFlag.EOS:
+                yield RamEos(value)
+                return
+            if kind == RamFlag.MEM_SIZE:
+                yield self._decode_blocks(reader, address)
+            elif kind in (RamFlag.ZERO, RamFlag.PAGE):
+                block = self._block_name(reader, flags, start)
+                if address >= self.blocks[block].length:
+                    raise MalformedError(
+                        f"page at {address:#x} lies outside RAM block {block!r} of {self.blocks[block].length:#x} bytes",
+                        offset=start,
+                    )
+                if kind == RamFlag.ZERO:
+                    yield RamZero(block, address, flags, reader.u8())
+                else:
+                    yield RamPage(block, address, flags, reader.read(self.page_size))
+            else:
+                unsupported = [text for flag, text in _UNSUPPORTED.items() if kind & flag]
+                if unsupported:
+                    raise UnsupportedError(f"RAM record uses {unsupported[0]} (flags {flags:#x})", offset=start)
+                raise MalformedError(f"unknown combination of RAM flags {flags:#x}", offset=start)
+
+    def _name(self, reader: ByteReader) -> str:
+        length = reader.u8()
+        return reader.read(length).decode("latin-1")
+
+    def _block_name(self, reader: ByteReader, flags: int, start: int) -> str:
+        if flags & RamFlag.CONTINUE:
+            if self._last_block is None:
+                raise MalformedError("CONTINUE flag on the first page record", offset=start)
+            return self._last_block
+        name = self._name(reader)
+        if name not in self.blocks:
+            raise MalformedError(f"page for unknown RAM block {name!r}", offset=start)
+        self._last_block = name
+        return name
+
+    def _decode_blocks(self, reader: ByteReader, total: int) -> RamBlockList:
+        blocks: list[RamBlock] = []
+        remaining = total
+        while remaining > 0:
+            if len(blocks) >= self.limits.max_array_count:
+                raise LimitExceededError(
+                    f"more than limits.max_array_count = {self.limits.max_array_count} RAM blocks",
+                    offset=reader.offset,
+                )
+            start = reader.offset
+            name = self._name(reader)
+            length = reader.u64()
+            address = reader.u64() if self.ignore_shared else None
+            if length > remaining:
+                raise MalformedError(
+                    f"RAM block {name!r} of {length:#x} bytes overruns the announced total {total:#x}",
+                    offset=start,
+                )
+            remaining -= length
+            block = RamBlock(name, length, None, address)
+            self.blocks[name] = block
+            blocks.append(block)
+        return RamBlockList(total, tuple(blocks))
+
+    @staticmethod
+    def encode(record: RamBlockList | RamPage | RamZero | RamEos) -> bytes:
+        """Encode one RAM record exactly as it was read."""
+        if isinstance(record, RamEos):
+            return record.value.to_bytes(_U64, "big")
+        if isinstance(record, RamBlockList):
+            parts = [(record.total | record.flags).to_bytes(_U64, "big")]
+            for block in record.blocks:
+                name = block.name.encode("latin-1")
+                parts.append(bytes((len(name),)) + name + block.length.to_bytes(_U64, "big"))
+                if block.page_size is not None:
+                    parts.append(block.page_size.to_bytes(_U64, "big"))
+                if block.address is not None:
+                    parts.append(block.address.to_bytes(_U64, "big"))
+            return b"".join(parts)
+        head = (record.offset | record.flags).to_bytes(_U64, "big")
+        if not record.flags & RamFlag.CONTINUE:
+            name = record.block.encode("latin-1")
+            head += bytes((len(name),)) + name
+        if isinstance(record, RamZero):
+            return head + bytes((record.fill,))
+        return head + record.data

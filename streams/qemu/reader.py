@@ -1,0 +1,314 @@
+"""Read a QEMU savevm stream incrementally into ``StreamRecord``s.
+
+How a device (FULL) section body is decoded, in order of preference:
+
+1. a state class of ours that describes it (``descriptions`` lookup);
+2. the stream's own vmdesc JSON trailer (streams of machine types >= 2.3);
+3. nothing describes it: the body is kept as raw bytes and its end is found
+   by ``scan.find_body_end`` (footer search, else a verified next-header
+   search), so the stream still decodes and re-encodes losslessly.
+
+A description is accepted only if the section ends where it says (the footer,
+or a plausible next section start, follows); otherwise the reader goes back
+and tries the next way.  The vmdesc trailer and the EOF offset are found
+first by reading the end of the file (``trailer.locate_trailer``); a
+non-seekable input is spooled to a temporary file first.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import BinaryIO, Callable, Iterator
+
+from vmstate.description import Description
+from vmstate.engine import decode
+from vmstate.errors import DecodeError, LimitExceededError, MalformedError, UnsupportedError
+from vmstate.limits import DEFAULT_LIMITS, Limits
+from vmstate.vmdesc import description_from_vmdesc
+from vmstate.wire import ByteReader
+
+from .configuration import CONFIGURATION, capabilities_of, page_size_of
+from .htab import decode_htab_body
+from .ram import RamCodec
+from .records import (
+    QEMU_FILE_VERSION,
+    QEMU_MAGIC,
+    Command,
+    Configuration,
+    DeviceState,
+    Eof,
+    FileHeader,
+    RawBody,
+    SectionFooter,
+    SectionHeader,
+    SectionType,
+    StreamRecord,
+    TrailingData,
+    VmDescription,
+)
+from .scan import ScanContext, find_body_end, is_boundary
+from .trailer import Trailer, locate_trailer
+
+__all__ = ["StreamReader", "DescriptionLookup", "DEFAULT_PAGE_SIZE"]
+
+#: (idstr, instance_id, version) -> a description of ours, or None
+DescriptionLookup = Callable[[str, int, int], "Description | None"]
+
+DEFAULT_PAGE_SIZE = 4096
+_SPOOL_IN_MEMORY = 16 << 20
+_RAM_VERSION = 4
+
+
+def _seekable(source: BinaryIO) -> BinaryIO:
+    try:
+        if source.seekable():
+            return source
+    except (AttributeError, OSError):
+        pass
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
+    while chunk := source.read(1 << 20):
+        spool.write(chunk)
+    spool.seek(0)
+    return spool  # type: ignore[return-value]
+
+
+class StreamReader:
+    """Iterate over the records of one QEMU migration stream."""
+
+    def __init__(
+        self,
+        source: BinaryIO,
+        *,
+        descriptions: DescriptionLookup | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        page_size: int | None = None,
+    ) -> None:
+        self._file = _seekable(source)
+        self._descriptions = descriptions
+        self._limits = limits
+        self._trailer: Trailer | None = locate_trailer(self._file, limits)
+        self.vmdesc: dict | None = None  # type: ignore[type-arg]
+        if self._trailer is not None and self._trailer.vmdesc is not None:
+            try:
+                self.vmdesc = VmDescription(self._trailer.vmdesc).parsed()
+            except DecodeError as error:
+                error.add_context(offset=self._trailer.eof_offset + 6, section="vmdesc")
+                raise
+        self.page_size = page_size or self._vmdesc_page_size() or DEFAULT_PAGE_SIZE
+        self._explicit_page_size = page_size is not None or self._vmdesc_page_size() is not None
+        self._vmdesc_devices = self._index_vmdesc()
+        self._footers = False
+
+    def _vmdesc_page_size(self) -> int | None:
+        value = (self.vmdesc or {}).get("page_size")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def _index_vmdesc(self) -> dict[tuple[str, int], list[dict]]:  # type: ignore[type-arg]
+        index: dict[tuple[str, int], list[dict]] = {}  # type: ignore[type-arg]
+        devices = (self.vmdesc or {}).get("devices", [])
+        if not isinstance(devices, list):
+            raise MalformedError("vmdesc 'devices' is not a list", section="vmdesc")
+        for entry in devices:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                key = (entry["name"], entry.get("instance_id"))
+                index.setdefault(key, []).append(entry)  # type: ignore[arg-type]
+        return index
+
+    def __iter__(self) -> Iterator[StreamRecord]:
+        return self._records(ByteReader(self._file))
+
+    # ------------------------------------------------------------ framing
+
+    def _records(self, r: ByteReader) -> Iterator[StreamRecord]:
+        yield self._file_header(r)
+        ram: RamCodec | None = None
+        started: dict[int, str] = {}
+        used_ids: set[int] = set()
+        if r.peek(1) == bytes((SectionType.CONFIGURATION,)):
+            configuration = self._configuration(r)
+            yield configuration
+            self._footers = True
+            announced = page_size_of(configuration.record)
+            if announced is not None and not self._explicit_page_size:
+                self.page_size = announced
+            ignore_shared = "x-ignore-shared" in capabilities_of(configuration.record)
+        else:
+            ignore_shared = False
+        while True:
+            start = r.offset
+            type_byte = r.u8()
+            try:
+                kind = SectionType(type_byte)
+            except ValueError:
+                raise MalformedError(f"unknown section type byte {type_byte:#04x}", offset=start) from None
+            if kind == SectionType.EOF:
+                yield Eof()
+                yield from self._after_eof(r)
+                return
+            if kind == SectionType.COMMAND:
+                yield self._command(r)
+                continue
+            if kind not in (SectionType.START, SectionType.PART, SectionType.END, SectionType.FULL):
+                raise MalformedError(f"section type {kind.name} where a section must start", offset=start)
+            header = self._section_header(r, kind, started, used_ids)
+            yield header
+            idstr = started.get(header.section_id, header.idstr or "")
+            try:
+                if idstr == "ram":
+                    if ram is None:
+                        ram = RamCodec(self.page_size, limits=self._limits, ignore_shared=ignore_shared)
+                    yield from ram.decode_body(r)
+                elif idstr == "spapr/htab":
+                    yield from decode_htab_body(r)
+                elif kind == SectionType.FULL:
+                    yield self._device(r, header, used_ids, started)
+                else:
+                    yield self._raw(r, header.section_id, used_ids, started, "iterative section we do not decode")
+                footer = self._footer(r, header.section_id)
+            except DecodeError as error:
+                error.add_context(offset=r.offset, section=idstr, version=header.version)
+                raise
+            if footer is not None:
+                yield footer
+
+    def _file_header(self, r: ByteReader) -> FileHeader:
+        magic = r.u32()
+        if magic != QEMU_MAGIC:
+            raise MalformedError(f"not a QEMU migration stream: magic {magic:#010x}, expected {QEMU_MAGIC:#010x}", offset=0)
+        version = r.u32()
+        if version == 2:
+            raise UnsupportedError("file version 2 (pre-2009 savevm format)", offset=4)
+        if version != QEMU_FILE_VERSION:
+            raise MalformedError(f"file version {version}, expected {QEMU_FILE_VERSION}", offset=4)
+        return FileHeader(magic, version)
+
+    def _configuration(self, r: ByteReader) -> Configuration:
+        r.skip(1)
+        try:
+            record = decode(CONFIGURATION, r, 0, limits=self._limits)
+        except DecodeError as error:
+            error.add_context(offset=r.offset, section="configuration")
+            raise
+        return Configuration(CONFIGURATION, record)
+
+    def _section_header(
+        self, r: ByteReader, kind: SectionType, started: dict[int, str], used_ids: set[int]
+    ) -> SectionHeader:
+        start = r.offset
+        section_id = r.u32()
+        if kind in (SectionType.PART, SectionType.END):
+            if section_id not in started:
+                raise MalformedError(f"{kind.name} for section id {section_id}, which was never started", offset=start)
+            return SectionHeader(kind, section_id)
+        idstr = r.read(r.u8()).decode("latin-1")
+        instance_id = r.u32()
+        version = r.u32()
+        if section_id in used_ids:
+            raise MalformedError(f"section id {section_id} used twice", offset=start, section=idstr)
+        used_ids.add(section_id)
+        if kind == SectionType.START:
+            started[section_id] = idstr
+            if idstr == "ram" and version != _RAM_VERSION:
+                raise UnsupportedError(f"RAM section version {version}, expected {_RAM_VERSION}", offset=start, section=idstr)
+        return SectionHeader(kind, section_id, idstr, instance_id, version)
+
+    def _footer(self, r: ByteReader, section_id: int) -> SectionFooter | None:
+        if r.peek(1) != bytes((SectionType.FOOTER,)):
+            if self._footers:
+                raise MalformedError("missing section footer", offset=r.offset)
+            return None
+        start = r.offset
+        r.skip(1)
+        read_id = r.u32()
+        if read_id != section_id:
+            raise MalformedError(f"section footer names id {read_id}, expected {section_id}", offset=start)
+        self._footers = True
+        return SectionFooter(read_id)
+
+    def _command(self, r: ByteReader) -> Command:
+        command = r.u16()
+        return Command(command, r.read(r.u16()))
+
+    def _after_eof(self, r: ByteReader) -> Iterator[StreamRecord]:
+        if r.peek(1) == bytes((SectionType.VMDESCRIPTION,)):
+            start = r.offset
+            r.skip(1)
+            length = r.u32()
+            if length > self._limits.max_vmdesc:
+                raise LimitExceededError(
+                    f"vmdesc of {length} bytes exceeds limits.max_vmdesc = {self._limits.max_vmdesc}",
+                    offset=start,
+                    section="vmdesc",
+                )
+            yield VmDescription(r.read(length))
+        rest = r.peek(self._limits.max_section_body + 1)
+        if len(rest) > self._limits.max_section_body:
+            raise LimitExceededError("more trailing data than limits.max_section_body", offset=r.offset)
+        if rest:
+            r.skip(len(rest))
+            yield TrailingData(rest)
+
+    # ------------------------------------------------------------ bodies
+
+    def _candidates(self, header: SectionHeader) -> list[tuple[str, Description]]:
+        assert header.idstr is not None and header.instance_id is not None and header.version is not None
+        found: list[tuple[str, Description]] = []
+        if self._descriptions is not None:
+            ours = self._descriptions(header.idstr, header.instance_id, header.version)
+            if ours is not None:
+                found.append(("typed", ours))
+        queue = self._vmdesc_devices.get((header.idstr, header.instance_id))
+        if queue:
+            entry = queue.pop(0)
+            try:
+                found.append(("vmdesc", description_from_vmdesc(entry, limits=self._limits)))
+            except DecodeError as error:
+                error.add_context(section="vmdesc")
+                raise
+        return found
+
+    def _device(
+        self, r: ByteReader, header: SectionHeader, used_ids: set[int], started: dict[int, str]
+    ) -> DeviceState | RawBody:
+        assert header.idstr is not None and header.instance_id is not None and header.version is not None
+        failure: DecodeError | None = None
+        for source, description in self._candidates(header):
+            mark = r.mark()
+            try:
+                record = decode(description, r, header.version, limits=self._limits)
+                if self._ends_here(r, header.section_id, used_ids, started):
+                    size = r.offset - mark
+                    r.release(mark)
+                    return DeviceState(
+                        header.idstr, header.instance_id, header.version, description, record, source, size
+                    )
+                failure = MalformedError(
+                    f"the {source} description {description.name!r} does not end at a section boundary"
+                )
+            except DecodeError as error:
+                failure = error
+            r.rewind(mark)
+            r.release(mark)
+            if source == "vmdesc":
+                # The stream's own description is the truth; if it fails, the stream is bad.
+                raise failure
+        reason = "no description" if failure is None else f"descriptions failed: {failure}"
+        try:
+            return self._raw(r, header.section_id, used_ids, started, reason)
+        except DecodeError:
+            if failure is not None:
+                raise failure from None
+            raise
+
+    def _ends_here(self, r: ByteReader, section_id: int, used_ids: set[int], started: dict[int, str]) -> bool:
+        return is_boundary(r, section_id, self._scan_context(used_ids, started))
+
+    def _scan_context(self, used_ids: set[int], started: dict[int, str]) -> ScanContext:
+        eof = None if self._trailer is None else self._trailer.eof_offset
+        return ScanContext(used_ids, set(started), self._footers, eof)
+
+    def _raw(
+        self, r: ByteReader, section_id: int, used_ids: set[int], started: dict[int, str], reason: str
+    ) -> RawBody:
+        length = find_body_end(r, section_id, self._scan_context(used_ids, started), self._limits)
+        return RawBody(r.read(length), reason)

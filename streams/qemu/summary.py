@@ -1,0 +1,103 @@
+"""A JSON-ready summary of a whole stream: framing, device fields, RAM per block.
+
+Device sections are rendered field by field; RAM is summarised per block
+(page and zero-page counts and a SHA-256 over the page records in stream
+order), so the summary stays small whatever the guest's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterable
+
+from vmstate.jsonable import record_to_json
+
+from .records import (
+    Command,
+    Configuration,
+    DeviceState,
+    FileHeader,
+    HtabChunk,
+    RamBlockList,
+    RamPage,
+    RamZero,
+    RawBody,
+    SectionFooter,
+    SectionHeader,
+    StreamRecord,
+    TrailingData,
+    VmDescription,
+)
+
+__all__ = ["summarize"]
+
+
+class _Block:
+    def __init__(self, name: str, length: int) -> None:
+        self.name, self.length = name, length
+        self.pages = self.zero_pages = 0
+        self.digest = hashlib.sha256()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "length": self.length,
+            "pages": self.pages,
+            "zero_pages": self.zero_pages,
+            "sha256": self.digest.hexdigest(),
+        }
+
+
+def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
+    """Summarise a stream's records as a JSON-ready dict."""
+    out: dict[str, Any] = {"sections": [], "ram": [], "footers": False, "vmdesc": None}
+    blocks: dict[str, _Block] = {}
+    idstrs: dict[int, str] = {}
+    htab_chunks = 0
+    for record in records:
+        if isinstance(record, FileHeader):
+            out["file_version"] = record.version
+        elif isinstance(record, Configuration):
+            out["configuration"] = record_to_json(record.record)
+            out["machine"] = record.machine
+        elif isinstance(record, SectionHeader):
+            if record.idstr is not None:
+                idstrs[record.section_id] = record.idstr
+            if record.kind.name == "FULL":
+                out["sections"].append(
+                    {"section_id": record.section_id, "idstr": record.idstr, "instance_id": record.instance_id, "version": record.version}
+                )
+        elif isinstance(record, DeviceState):
+            section = out["sections"][-1]
+            section.update({"vmsd_name": record.description.name, "source": record.source, "size": record.size})
+            section.update(record_to_json(record.record))
+        elif isinstance(record, RawBody):
+            if out["sections"] and out["sections"][-1].get("source") is None:
+                out["sections"][-1].update({"source": "raw", "size": len(record.data), "raw": record.data.hex(), "reason": record.reason})
+        elif isinstance(record, RamBlockList):
+            for block in record.blocks:
+                blocks.setdefault(block.name, _Block(block.name, block.length))
+        elif isinstance(record, (RamPage, RamZero)):
+            block = blocks[record.block]
+            block.digest.update(record.offset.to_bytes(8, "big"))
+            if isinstance(record, RamPage):
+                block.pages += 1
+                block.digest.update(record.data)
+            else:
+                block.zero_pages += 1
+                block.digest.update(bytes((record.fill,)))
+        elif isinstance(record, HtabChunk):
+            htab_chunks += 1
+        elif isinstance(record, SectionFooter):
+            out["footers"] = True
+        elif isinstance(record, VmDescription):
+            out["vmdesc"] = {"size": len(record.raw), "sha256": hashlib.sha256(record.raw).hexdigest()}
+        elif isinstance(record, Command):
+            out.setdefault("commands", []).append({"command": record.command, "data": record.data.hex()})
+        elif isinstance(record, TrailingData):
+            out["trailing_bytes"] = len(record.data)
+    out["ram"] = [b.as_json() for b in blocks.values()]
+    out["iterative_sections"] = sorted(set(idstrs.values()) - {s["idstr"] for s in out["sections"]})
+    if htab_chunks:
+        out["htab_chunks"] = htab_chunks
+    return out

@@ -1,0 +1,31 @@
+"""Shared fixtures: the stream corpus, extendable with VMSTATE_STREAM_DIRS."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "compat_fixtures" / "streams"
+
+
+def stream_files() -> list[Path]:
+    """Every ``*.mig`` in the corpus and in the directories of $VMSTATE_STREAM_DIRS."""
+    dirs = [CORPUS] + [Path(d) for d in os.environ.get("VMSTATE_STREAM_DIRS", "").split(os.pathsep) if d]
+    return sorted(p for d in dirs for p in d.glob("*.mig"))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "stream_path" in metafunc.fixturenames:
+        files = stream_files()
+        metafunc.parametrize("stream_path", files, ids=[p.name for p in files])
+
+
+@pytest.fixture
+def corpus_file() -> "callable":  # type: ignore[valid-type]
+    def get(name: str) -> Path:
+        return CORPUS / name
+
+    return get

@@ -1,0 +1,264 @@
+"""Wire descriptions as data: field kinds, fields, descriptions, records.
+
+A ``Description`` mirrors QEMU's ``VMStateDescription``: a name, a version
+window, an ordered tuple of fields and an ordered tuple of subsections, each
+subsection itself a ``Description`` with a ``needed`` predicate.  Field kinds
+map QEMU's ``VMSTATE_*`` macros to keywords: ``since_version`` (``_V``),
+``exists`` (``_TEST``), ``length_from``/``count_from`` (``VBUFFER``/
+``VARRAY``), ``multiply`` (``_MULTIPLY``), ``Unused`` (``VMSTATE_UNUSED``).
+
+Decoded values travel as ``Record`` trees (version, fields, subsections);
+typed attrs state classes (see ``vmstate.typed``) convert to and from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Union
+
+import attrs
+
+from .errors import DescriptionError
+
+__all__ = [
+    "Int",
+    "Bool",
+    "Buffer",
+    "Prefixed",
+    "Unused",
+    "Array",
+    "Items",
+    "Struct",
+    "Kind",
+    "Field",
+    "Description",
+    "Record",
+    "ExistsTest",
+    "NeededTest",
+]
+
+ExistsTest = Callable[[Any, int], bool]
+NeededTest = Callable[[Any], bool]
+
+_INT_NAMES = {
+    (1, False): "uint8",
+    (2, False): "uint16",
+    (4, False): "uint32",
+    (8, False): "uint64",
+    (1, True): "int8",
+    (2, True): "int16",
+    (4, True): "int32",
+    (8, True): "int64",
+}
+
+
+def _check_positive(name: str, value: int | None) -> None:
+    if value is not None and value < 0:
+        raise DescriptionError(f"{name} must not be negative, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class Int:
+    """A big-endian integer of ``width`` bytes (QEMU's int/uint infos)."""
+
+    width: int
+    signed: bool = False
+    #: QEMU's info name, e.g. ``uint32``, ``int32 equal``, ``timer``
+    type_name: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.width not in (1, 2, 4, 8):
+            raise DescriptionError(f"integer width must be 1, 2, 4 or 8, got {self.width}")
+        if not self.type_name:
+            object.__setattr__(self, "type_name", _INT_NAMES[(self.width, self.signed)])
+
+    @property
+    def minimum(self) -> int:
+        return -(1 << (8 * self.width - 1)) if self.signed else 0
+
+    @property
+    def maximum(self) -> int:
+        bits = 8 * self.width - (1 if self.signed else 0)
+        return (1 << bits) - 1
+
+
+@attrs.frozen(kw_only=True)
+class Bool:
+    """One byte, 0 or 1 on save; any nonzero loads as true (QEMU's ``bool``).
+
+    A nonzero byte other than 1 is kept as its integer so re-encoding is
+    lossless.
+    """
+
+    type_name: str = "bool"
+
+
+@attrs.frozen(kw_only=True)
+class Buffer:
+    """Raw bytes: a fixed ``size``, or ``length_from`` a sibling field times ``multiply``."""
+
+    size: int | None = None
+    length_from: str | None = None
+    multiply: int = 1
+    type_name: str = "buffer"
+
+    def __attrs_post_init__(self) -> None:
+        if (self.size is None) == (self.length_from is None):
+            raise DescriptionError("a buffer needs exactly one of size= or length_from=")
+        _check_positive("size", self.size)
+        if self.multiply < 1:
+            raise DescriptionError(f"multiply must be >= 1, got {self.multiply}")
+
+
+@attrs.frozen(kw_only=True)
+class Prefixed:
+    """Bytes preceded by their own big-endian length of ``prefix_width`` bytes."""
+
+    prefix_width: int = 1
+    type_name: str = "prefixed_buffer"
+
+    def __attrs_post_init__(self) -> None:
+        if self.prefix_width not in (1, 2, 4):
+            raise DescriptionError(f"prefix width must be 1, 2 or 4, got {self.prefix_width}")
+
+
+@attrs.frozen(kw_only=True)
+class Unused:
+    """Padding bytes left where a field was removed (``VMSTATE_UNUSED``).
+
+    QEMU writes zeros and skips them on load; the bytes read are kept so that a
+    stream re-encodes exactly even if a sender put something there.
+    """
+
+    size: int
+    type_name: str = "unused_buffer"
+
+    def __attrs_post_init__(self) -> None:
+        _check_positive("size", self.size)
+
+
+@attrs.frozen(kw_only=True)
+class Array:
+    """Elements of one kind: a fixed ``count``, or ``count_from`` a sibling field."""
+
+    element: "Kind"
+    count: int | None = None
+    count_from: str | None = None
+    multiply: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        if (self.count is None) == (self.count_from is None):
+            raise DescriptionError("an array needs exactly one of count= or count_from=")
+        _check_positive("count", self.count)
+        if self.multiply < 1:
+            raise DescriptionError(f"multiply must be >= 1, got {self.multiply}")
+
+    @property
+    def type_name(self) -> str:
+        return self.element.type_name
+
+
+@attrs.frozen(kw_only=True)
+class Items:
+    """A fixed sequence whose elements each have their own kind.
+
+    QEMU's vmdesc expands arrays of structs element by element when elements
+    differ (e.g. in which subsections they sent); this is that shape.
+    """
+
+    elements: tuple["Kind", ...]
+
+    @property
+    def type_name(self) -> str:
+        return self.elements[0].type_name if self.elements else "items"
+
+
+@attrs.frozen(kw_only=True)
+class Struct:
+    """A nested description inlined without a header (``VMSTATE_STRUCT``).
+
+    It is loaded at its own current version unless ``version`` pins one
+    (``VMSTATE_VSTRUCT``).
+    """
+
+    description: "Description"
+    version: int | None = None
+    type_name: str = "struct"
+
+
+Kind = Union[Int, Bool, Buffer, Prefixed, Unused, Array, Items, Struct]
+
+
+@attrs.frozen(kw_only=True)
+class Field:
+    """One named field: its kind and when it is on the wire."""
+
+    name: str
+    kind: Kind
+    #: present only in streams of at least this version (QEMU's ``_V``)
+    since_version: int = 0
+    #: present only when ``exists(state_view, version)`` holds (QEMU's ``_TEST``)
+    exists: ExistsTest | None = attrs.field(default=None, eq=False)
+
+    def present(self, view: Any, version: int) -> bool:
+        """Decide whether this field is on the wire, as QEMU's ``field_exists``."""
+        if self.exists is not None:
+            return bool(self.exists(view, version))
+        return self.since_version <= version
+
+
+@attrs.frozen(kw_only=True)
+class Description:
+    """A versioned list of fields plus optional subsections (a QEMU vmsd)."""
+
+    name: str
+    version: int
+    minimum_version: int = 0
+    fields: tuple[Field, ...] = ()
+    subsections: tuple["Description", ...] = ()
+    #: subsections only: sent when ``needed(state)`` holds; None = always
+    needed: NeededTest | None = attrs.field(default=None, eq=False)
+    #: typed state class this description was declared on, if any
+    cls: type | None = attrs.field(default=None, eq=False)
+    pre_save: Callable[[Any], None] | None = attrs.field(default=None, eq=False)
+    pre_load: Callable[[Any, int], None] | None = attrs.field(default=None, eq=False)
+    post_load: Callable[[Any, int], None] | None = attrs.field(default=None, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name or len(self.name.encode()) > 255:
+            raise DescriptionError(f"description name must be 1-255 bytes: {self.name!r}")
+        if not 0 <= self.minimum_version <= self.version:
+            raise DescriptionError(
+                f"{self.name}: minimum_version {self.minimum_version} "
+                f"outside 0..version {self.version}"
+            )
+        names = [f.name for f in self.fields]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise DescriptionError(f"{self.name}: duplicate field names {sorted(duplicates)}")
+        for sub in self.subsections:
+            # QEMU's loader matches subsections by a plain prefix compare with
+            # the parent's name (migration/vmstate.c, vmstate_subsection_load).
+            if not sub.name.startswith(self.name):
+                raise DescriptionError(
+                    f"subsection {sub.name!r} must start with its parent's name {self.name!r}"
+                )
+
+    def subsection(self, name: str) -> "Description | None":
+        """Return the subsection called ``name``, if declared."""
+        for sub in self.subsections:
+            if sub.name == name:
+                return sub
+        return None
+
+
+@attrs.define
+class Record:
+    """Decoded values of one description at one version.
+
+    ``fields`` holds the fields that were on the wire, in wire order;
+    ``subsections`` the subsections that were, in wire order.
+    """
+
+    version: int
+    fields: dict[str, Any] = attrs.Factory(dict)
+    subsections: dict[str, "Record"] = attrs.Factory(dict)

@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""Regenerate the corpus of small real QEMU migration streams.
+
+Each fixture is a paused VM (``-S``, guest never runs) whose state is written
+with the HMP command ``migrate "exec:cat > FILE"``.  The corpus is declared
+once, in :func:`corpus`; ``manifest.json`` records how every file was made.
+
+Usage::
+
+    python3 compat_fixtures/generate.py               # all streams + dumps
+    python3 compat_fixtures/generate.py --only NAME   # a subset of streams
+    python3 compat_fixtures/generate.py --dump-vmstate
+    python3 compat_fixtures/generate.py --list
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shlex
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+X86 = "qemu-system-x86_64"
+PPC64 = "qemu-system-ppc64"
+AARCH64 = "qemu-system-aarch64"
+QEMU_IMG = "qemu-img"
+
+IMAGES = "@IMAGES@"  # placeholder for the temporary directory of disk images
+IMAGE_RE = re.compile(re.escape(IMAGES) + r"/([A-Za-z0-9_.-]+\.img)")
+TIMEOUT_S = 120
+QEVM_HEADER = b"QEVM\x00\x00\x00\x03"
+
+VIRTIO_KINDS = ("net", "blk", "serial", "balloon", "rng", "scsi")
+# virtio-pci transport modes -> extra property on the -device option
+PCI_MODES = {"legacy": ",disable-modern=on", "modern": ",disable-legacy=on", "default": ""}
+
+# pseries: the default PHB's 1 GiB DMA window costs a 2 MiB TCE table in the
+# stream; a 16 MiB window keeps the stream small and changes nothing else.
+PSERIES_SMALL_DMA = ("-global", "spapr-pci-host-bridge.dma_win_size=0x1000000")
+ARM_CPU = ("-cpu", "cortex-a57")
+
+
+class FixtureError(Exception):
+    """A fixture could not be produced or is malformed."""
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One stream of the corpus: a paused VM and how to start it."""
+
+    name: str
+    binary: str
+    machine: str
+    memory_mib: int
+    device_args: tuple[str, ...]
+    description: str
+    vmdesc: bool = True  # stream must end with a vmdesc JSON trailer
+
+    def argv(self) -> list[str]:
+        """The QEMU command line (disk images under the IMAGES placeholder)."""
+        return [self.binary, "-M", self.machine, "-S", "-nodefaults", "-nographic",
+                "-m", str(self.memory_mib), *self.device_args, "-monitor", "stdio"]
+
+
+@dataclass(frozen=True)
+class Dump:
+    """One ``-dump-vmstate`` output."""
+
+    binary: str
+    machine: str
+
+    @property
+    def file_name(self) -> str:
+        """``<target>-<machine>.json``."""
+        return f"{self.binary.removeprefix('qemu-system-')}-{self.machine}.json"
+
+
+def virtio_args(kind: str, transport: str, mode: str = "default") -> tuple[str, ...]:
+    """Command-line options for one virtio device of ``kind``.
+
+    ``transport`` is ``"pci"`` or ``"device"`` (virtio-mmio); ``mode`` selects
+    legacy/modern for virtio-pci.
+    """
+    opt = PCI_MODES[mode] if transport == "pci" else ""
+    dev = f"virtio-{kind}-{transport}"
+    if kind == "blk":
+        return ("-drive", f"if=none,id=blk0,format=raw,file={IMAGES}/blk0.img",
+                "-device", f"{dev},drive=blk0{opt}")
+    if kind == "serial":
+        return ("-chardev", "null,id=vser0c", "-device", f"{dev},id=vser0{opt}",
+                "-device", "virtserialport,bus=vser0.0,name=org.test.0,chardev=vser0c")
+    if kind == "scsi":
+        return ("-drive", f"if=none,id=scsi0d,format=raw,file={IMAGES}/scsi0.img",
+                "-device", f"{dev},id=scsi0{opt}",
+                "-device", "scsi-hd,bus=scsi0.0,drive=scsi0d")
+    return ("-device", f"{dev}{opt}")
+
+
+def all_virtio(transport: str, mode: str = "default") -> tuple[str, ...]:
+    """Options for all six virtio device kinds on one VM."""
+    return tuple(a for kind in VIRTIO_KINDS for a in virtio_args(kind, transport, mode))
+
+
+def corpus() -> list[Fixture]:
+    """The corpus, in manifest order."""
+    x86_single = [
+        Fixture(f"{prefix}-7.2-virtio-{kind}-{mode}", X86, machine, 16,
+                virtio_args(kind, "pci", mode),
+                f"{machine} (7.2), virtio-{kind}-pci alone, {mode} virtio-pci")
+        for prefix, machine in (("pc", "pc"), ("q35", "q35"))
+        for kind in VIRTIO_KINDS
+        for mode in ("legacy", "modern")
+    ]
+    six = "all six virtio devices (net, blk, serial+port, balloon, rng, scsi+scsi-hd)"
+    return x86_single + [
+        Fixture("pc-7.2-virtio-all-legacy", X86, "pc", 16, all_virtio("pci", "legacy"),
+                f"pc (7.2), {six}, legacy virtio-pci"),
+        Fixture("pc-2.4-virtio-all", X86, "pc-i440fx-2.4", 16, all_virtio("pci"),
+                f"pc-i440fx-2.4 (middle case), {six}, machine-default (legacy) virtio-pci"),
+        Fixture("pc-2.2-virtio-all", X86, "pc-i440fx-2.2", 16, all_virtio("pci"),
+                f"pc-i440fx-2.2: 2.2 layout (no configuration, no footers, no vmdesc), {six}",
+                vmdesc=False),
+        Fixture("pc-2.2-vmdesc-virtio-all", X86, "pc-i440fx-2.2,suppress-vmdesc=off", 16,
+                all_virtio("pci"),
+                f"pc-i440fx-2.2 layout plus a vmdesc trailer (suppress-vmdesc=off), {six}"),
+        Fixture("pc-2.1-virtio-all", X86, "pc-i440fx-2.1", 16, all_virtio("pci"),
+                f"pc-i440fx-2.1: 2.2 layout (no configuration, no footers, no vmdesc), {six}",
+                vmdesc=False),
+        Fixture("pseries-7.2-virtio-all-legacy", PPC64, "pseries", 256,
+                PSERIES_SMALL_DMA + all_virtio("pci", "legacy"),
+                f"ppc64 pseries (7.2, SLOF, 16 MiB PHB DMA window), {six}, legacy virtio-pci"),
+        Fixture("pseries-2.2-virtio-all", PPC64, "pseries-2.2", 128,
+                PSERIES_SMALL_DMA + all_virtio("pci"),
+                f"ppc64 pseries-2.2 (2.2 layout, 16 MiB PHB DMA window), {six}, legacy virtio-pci",
+                vmdesc=False),
+        Fixture("virt-7.2-virtio-mmio-all", AARCH64, "virt", 16, ARM_CPU + all_virtio("device"),
+                f"aarch64 virt (7.2) cortex-a57, {six} on virtio-mmio (legacy, version 1)"),
+        Fixture("virt-7.2-virtio-mmio-all-v2", AARCH64, "virt", 16,
+                ARM_CPU + ("-global", "virtio-mmio.force-legacy=false") + all_virtio("device"),
+                f"aarch64 virt (7.2) cortex-a57, {six} on virtio-mmio version 2 "
+                "(force-legacy=false)"),
+    ]
+
+
+def dumps() -> list[Dump]:
+    """The ``-dump-vmstate`` outputs, in manifest order."""
+    return [Dump(X86, "pc"), Dump(X86, "pc-i440fx-2.2"), Dump(X86, "q35"),
+            Dump(PPC64, "pseries"), Dump(AARCH64, "virt")]
+
+
+def require_tools(binaries: set[str]) -> None:
+    """Fail unless every binary is on PATH."""
+    missing = sorted(b for b in binaries if shutil.which(b) is None)
+    if missing:
+        raise FixtureError(f"QEMU tools not found on PATH: {', '.join(missing)} "
+                           "(Debian: apt-get install qemu-system-x86 qemu-system-ppc "
+                           "qemu-system-arm qemu-utils)")
+
+
+def qemu_version(binary: str) -> str:
+    """First line of ``<binary> --version``."""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()[0].strip()
+
+
+def make_images(argv: list[str], image_dir: Path) -> None:
+    """Create the tiny raw images that ``argv`` refers to."""
+    for name in sorted({m for arg in argv for m in IMAGE_RE.findall(arg)}):
+        path = image_dir / name
+        if not path.exists():
+            subprocess.run([QEMU_IMG, "create", "-q", "-f", "raw", str(path), "1M"], check=True)
+
+
+def monitor_script(target: Path) -> str:
+    """HMP commands: migrate to ``target`` (blocks until done), report, quit."""
+    if any(c in str(target) for c in '"\\'):
+        raise FixtureError(f"output path must not contain quotes or backslashes: {target}")
+    return f'migrate "exec:cat > {shlex.quote(str(target))}"\ninfo migrate\nquit\n'
+
+
+def run_vm(argv: list[str], target: Path) -> None:
+    """Start the paused VM, migrate it into ``target`` and quit."""
+    try:
+        proc = subprocess.run(argv, input=monitor_script(target), capture_output=True,
+                              text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise FixtureError(f"timeout after {TIMEOUT_S}s: {shlex.join(argv)}") from exc
+    if proc.returncode != 0 or "Migration status: completed" not in proc.stdout:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise FixtureError(f"QEMU failed (rc={proc.returncode}): {shlex.join(argv)}: "
+                           + " | ".join(tail))
+
+
+def vmdesc_span(data: bytes) -> tuple[int, int] | None:
+    """(start, length) of the vmdesc JSON if the stream ends with one.
+
+    The trailer is ``00`` (EOF) ``06`` be32-length JSON, and the JSON has no
+    NUL, so the EOF byte is one of the last few NULs (the others sit in the
+    length).  The length's bytes may also look like ``{`` (0x7B), so the JSON
+    start is derived from the EOF position, not searched for.
+    """
+    eof = len(data)
+    for _ in range(5):
+        eof = data.rfind(b"\x00", 0, eof)
+        if eof < 0:
+            return None
+        if data[eof + 1:eof + 2] == b"\x06" and len(data) >= eof + 6:
+            (length,) = struct.unpack(">I", data[eof + 2:eof + 6])
+            if eof + 6 + length == len(data):
+                return eof + 6, length
+    return None
+
+
+def check_stream(data: bytes, want_vmdesc: bool) -> None:
+    """Raise FixtureError unless ``data`` is a complete stream of the expected layout."""
+    if not data.startswith(QEVM_HEADER):
+        raise FixtureError("malformed stream: bad header (want QEVM, version 3)")
+    span = vmdesc_span(data)
+    if not want_vmdesc:
+        if span is not None or data[-1] != 0x00:
+            raise FixtureError("malformed stream: a stream without vmdesc must end with "
+                               "the EOF byte 0x00")
+        return
+    if span is None:
+        raise FixtureError("malformed stream: file does not end with a vmdesc trailer "
+                           "(EOF 0x00, 0x06, be32 length, JSON up to the last byte)")
+    start, _ = span
+    try:
+        json.loads(data[start:])
+    except ValueError as exc:
+        raise FixtureError(f"malformed stream: vmdesc JSON does not parse: {exc}") from exc
+
+
+def file_record(path: Path, base: Path) -> dict[str, object]:
+    """Size, sha256 and path (relative to ``base``) of a generated file."""
+    data = path.read_bytes()
+    return {"file": path.relative_to(base).as_posix(), "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def generate_stream(fx: Fixture, out_dir: Path, image_dir: Path, base: Path,
+                    versions: dict[str, str]) -> dict[str, object]:
+    """Produce and check one stream; return its manifest entry."""
+    argv = fx.argv()
+    make_images(argv, image_dir)
+    final, part = out_dir / f"{fx.name}.mig", out_dir / f"{fx.name}.mig.part"
+    part.unlink(missing_ok=True)
+    try:
+        run_vm([a.replace(IMAGES, str(image_dir)) for a in argv], part)
+        check_stream(part.read_bytes(), fx.vmdesc)
+    except FixtureError as exc:
+        part.unlink(missing_ok=True)
+        raise FixtureError(f"{fx.name}: {exc}") from exc
+    part.replace(final)
+    return {"name": fx.name, "description": fx.description, "argv": argv,
+            "qemu_version": versions[fx.binary], **file_record(final, base)}
+
+
+def generate_dump(dump: Dump, dump_dir: Path, base: Path,
+                  versions: dict[str, str]) -> dict[str, object]:
+    """Run ``-dump-vmstate`` for one machine; return its manifest entry."""
+    dump_dir.mkdir(exist_ok=True)
+    path = dump_dir / dump.file_name
+    argv = [dump.binary, "-M", dump.machine, "-dump-vmstate", path.relative_to(base).as_posix()]
+    subprocess.run(argv[:-1] + [str(path)], check=True, capture_output=True, timeout=TIMEOUT_S)
+    try:
+        json.loads(path.read_text())
+    except ValueError as exc:
+        raise FixtureError(f"{path}: -dump-vmstate output does not parse: {exc}") from exc
+    return {"name": path.stem, "machine": dump.machine, "argv": argv,
+            "qemu_version": versions[dump.binary], **file_record(path, base)}
+
+
+def merge(old: list[dict[str, object]], new: list[dict[str, object]],
+          order: list[str]) -> list[dict[str, object]]:
+    """Replace entries of ``old`` by ``new`` (by name), keep ``order``."""
+    by_name = {str(e["name"]): e for e in old} | {str(e["name"]): e for e in new}
+    return [by_name[n] for n in order if n in by_name]
+
+
+def load_manifest(path: Path) -> dict[str, list[dict[str, object]]]:
+    """The existing manifest, or an empty one."""
+    if not path.exists():
+        return {"streams": [], "dump_vmstate": []}
+    return json.loads(path.read_text())
+
+
+def write_manifest(path: Path, manifest: dict[str, object]) -> None:
+    """Write ``manifest`` with sorted keys and 2-space indent."""
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def select(fixtures: list[Fixture], names: list[str] | None) -> list[Fixture]:
+    """The fixtures named in ``names`` (all if None); unknown names are an error."""
+    if names is None:
+        return fixtures
+    known = {fx.name for fx in fixtures}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise FixtureError(f"unknown fixture(s): {', '.join(unknown)} (see --list)")
+    return [fx for fx in fixtures if fx.name in names]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    here = Path(__file__).resolve().parent
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=here / "streams",
+                   help="directory for *.mig (manifest.json and dump-vmstate/ go "
+                        "next to it; default: %(default)s)")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="regenerate only these streams")
+    p.add_argument("--list", action="store_true", help="list the fixtures and exit")
+    p.add_argument("--dump-vmstate", action="store_true",
+                   help="only (re)write the -dump-vmstate JSON files")
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Generate what ``args`` asks for and update the manifest."""
+    fixtures = corpus()
+    if args.list:
+        for fx in fixtures:
+            print(f"{fx.name:36} {fx.machine:36} {fx.description}")
+        return
+    todo = [] if args.dump_vmstate else select(fixtures, args.only)
+    todo_dumps = dumps() if args.dump_vmstate or args.only is None else []
+    binaries = {fx.binary for fx in todo} | {d.binary for d in todo_dumps}
+    require_tools(binaries | {QEMU_IMG})
+    versions = {b: qemu_version(b) for b in sorted(binaries)}
+    out_dir = args.out.resolve()
+    base = out_dir.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="vmstate-forge-img-") as tmp:
+        streams = []
+        for fx in todo:
+            streams.append(generate_stream(fx, out_dir, Path(tmp), base, versions))
+            print(f"{fx.name}: {streams[-1]['size']} bytes", file=sys.stderr)
+    dumped = [generate_dump(d, base / "dump-vmstate", base, versions) for d in todo_dumps]
+    manifest_path = base / "manifest.json"
+    old = load_manifest(manifest_path)
+    write_manifest(manifest_path, {
+        "images_placeholder": f"{IMAGES} = temporary directory of 1 MiB raw images "
+                              "(qemu-img create -f raw NAME.img 1M); not part of any stream",
+        "monitor_commands": ['migrate "exec:cat > FILE"', "info migrate", "quit"],
+        "streams": merge(old["streams"], streams, [fx.name for fx in fixtures]),
+        "dump_vmstate": merge(old["dump_vmstate"], dumped,
+                              [Path(d.file_name).stem for d in dumps()]),
+    })
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; one clear message and exit status 1 on failure."""
+    try:
+        run(parse_args(argv))
+    except (FixtureError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        print(f"generate.py: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,7 +22,15 @@ from typing import BinaryIO, Callable, Iterator
 
 from vmstate.description import Description
 from vmstate.engine import decode
-from vmstate.errors import DecodeError, LimitExceededError, MalformedError, UnsupportedError
+from vmstate.errors import (
+    DecodeError,
+    LimitExceededError,
+    MalformedError,
+    TruncatedError,
+    UnknownSubsectionError,
+    UnsupportedError,
+    VersionError,
+)
 from vmstate.limits import DEFAULT_LIMITS, Limits
 from vmstate.vmdesc import description_from_vmdesc
 from vmstate.wire import ByteReader
@@ -57,6 +65,8 @@ DescriptionLookup = Callable[[str, int, int], "Description | None"]
 DEFAULT_PAGE_SIZE = 4096
 _SPOOL_IN_MEMORY = 16 << 20
 _RAM_VERSION = 4
+#: bytes after a section that tell whether a boundary follows (footer + longest header)
+_LOOKAHEAD = 5 + 1 + 4 + 1 + 255 + 4 + 4
 
 
 def _seekable(source: BinaryIO) -> BinaryIO:
@@ -272,26 +282,24 @@ class StreamReader:
     ) -> DeviceState | RawBody:
         assert header.idstr is not None and header.instance_id is not None and header.version is not None
         failure: DecodeError | None = None
-        for source, description in self._candidates(header):
+        candidates = self._candidates(header)
+        for i, (source, description) in enumerate(candidates):
             mark = r.mark()
             try:
                 record = decode(description, r, header.version, limits=self._limits)
-                if self._ends_here(r, header.section_id, used_ids, started):
-                    size = r.offset - mark
-                    r.release(mark)
-                    return DeviceState(
-                        header.idstr, header.instance_id, header.version, description, record, source, size
-                    )
-                failure = MalformedError(
-                    f"the {source} description {description.name!r} does not end at a section boundary"
-                )
+                # A complete decode is authoritative: the section must end here.
+                self._expect_boundary(r, header.section_id, used_ids, started, f"{source} description {description.name!r}")
             except DecodeError as error:
+                r.rewind(mark)
+                r.release(mark)
+                last = i + 1 == len(candidates)
+                if last and not isinstance(error, (UnknownSubsectionError, VersionError)):
+                    raise
+                # Our description does not match this sender: try the next way.
                 failure = error
-            r.rewind(mark)
+                continue
             r.release(mark)
-            if source == "vmdesc":
-                # The stream's own description is the truth; if it fails, the stream is bad.
-                raise failure
+            return DeviceState(header.idstr, header.instance_id, header.version, description, record, source, r.offset - mark)
         reason = "no description" if failure is None else f"descriptions failed: {failure}"
         try:
             return self._raw(r, header.section_id, used_ids, started, reason)
@@ -300,8 +308,14 @@ class StreamReader:
                 raise failure from None
             raise
 
-    def _ends_here(self, r: ByteReader, section_id: int, used_ids: set[int], started: dict[int, str]) -> bool:
-        return is_boundary(r, section_id, self._scan_context(used_ids, started))
+    def _expect_boundary(
+        self, r: ByteReader, section_id: int, used_ids: set[int], started: dict[int, str], what: str
+    ) -> None:
+        if is_boundary(r, section_id, self._scan_context(used_ids, started)):
+            return
+        if len(r.peek(_LOOKAHEAD)) < _LOOKAHEAD:
+            raise TruncatedError(f"the stream ends inside or just after the section the {what} decoded", offset=r.offset)
+        raise MalformedError(f"no section boundary where the {what} ends", offset=r.offset)
 
     def _scan_context(self, used_ids: set[int], started: dict[int, str]) -> ScanContext:
         eof = None if self._trailer is None else self._trailer.eof_offset

@@ -66,7 +66,8 @@ def _plausible_start(buf: bytes, p: int, base: int, at_end: bool, ctx: ScanConte
     if kind == SectionType.EOF:
         if ctx.eof_offset is not None:
             return base + p == ctx.eof_offset
-        return at_end and p == len(buf) - 1
+        # No valid end was located: EOF is the last byte or precedes a vmdesc marker.
+        return (at_end and p == len(buf) - 1) or buf[p + 1 : p + 2] == bytes((SectionType.VMDESCRIPTION,))
     if kind in (SectionType.START, SectionType.FULL):
         return _plausible_header(buf, p, ctx)
     if kind in (SectionType.PART, SectionType.END):
@@ -97,22 +98,27 @@ def find_body_end(reader: ByteReader, section_id: int, ctx: ScanContext, limits:
         buf = reader.peek(window)
         at_end = len(buf) < window
         # Leave room for a header straddling the window's end unless at the end.
-        limit = len(buf) if at_end else len(buf) - _MAX_HEADER - len(footer)
-        for p in _candidates(buf, scanned, limit, footer if ctx.footers else None):
+        stop = len(buf) if at_end else len(buf) - _MAX_HEADER - len(footer)
+        for p in _candidates(buf, scanned, stop, footer if ctx.footers else None):
             nxt = p + len(footer) if ctx.footers else p
             if nxt < len(buf) and _plausible_start(buf, nxt, base, at_end, ctx):
+                if p > limits.max_section_body:
+                    raise LimitExceededError(
+                        f"section body of {p} bytes exceeds limits.max_section_body = {limits.max_section_body}",
+                        offset=base,
+                    )
                 return p
         if at_end:
             raise UnknownSectionError(
                 "no description for this section and no section boundary found after it", offset=base
             )
-        if window >= limits.max_section_body:
+        if stop > limits.max_section_body:
             raise LimitExceededError(
                 f"no section boundary within limits.max_section_body = {limits.max_section_body} bytes",
                 offset=base,
             )
-        scanned = max(limit, 0)
-        window = min(window * 4, limits.max_section_body)
+        scanned = max(stop, 0)
+        window = min(window * 4, limits.max_section_body + _MAX_HEADER + len(footer) + 1)
 
 
 _SECTION_BYTES = re.compile(rb"[\x00-\x04]")

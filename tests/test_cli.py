@@ -115,8 +115,13 @@ def _empty(tmp_path: Path) -> Path:
     return path
 
 
+def _directory(tmp_path: Path) -> Path:
+    return tmp_path
+
+
 BAD_INPUTS = {
     "missing": (_missing, ["No such file"]),
+    "directory": (_directory, ["Is a directory"]),
     "not-a-stream": (_not_a_stream, ["magic", "0x0"]),
     "truncated": (_truncated, ["at 0x"]),
     "empty": (_empty, ["at 0x0"]),

@@ -60,7 +60,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command()
-@click.argument("stream", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("stream", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the decoding as JSON.")
 @click.pass_context
 def dump(ctx: click.Context, stream: Path, as_json: bool) -> None:
@@ -117,7 +117,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 @cli.command()
-@click.argument("streams", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("streams", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool) -> None:

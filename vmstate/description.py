@@ -13,11 +13,15 @@ typed attrs state classes (see ``vmstate.typed``) convert to and from them.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Union
 
 import attrs
 
 from .errors import DescriptionError
+
+if TYPE_CHECKING:
+    from .limits import Limits
+    from .wire import ByteReader
 
 __all__ = [
     "Int",
@@ -28,6 +32,9 @@ __all__ = [
     "Array",
     "Items",
     "Struct",
+    "Custom",
+    "CustomCodec",
+    "CustomContext",
     "Kind",
     "Field",
     "Description",
@@ -58,10 +65,16 @@ def _check_positive(name: str, value: int | None) -> None:
 
 @attrs.frozen(kw_only=True)
 class Int:
-    """A big-endian integer of ``width`` bytes (QEMU's int/uint infos)."""
+    """An integer of ``width`` bytes (QEMU's int/uint infos).
+
+    The migration core writes every integer big-endian; ``little=True`` is
+    for host-order blobs QEMU copies verbatim (e.g. ``VirtQueueElementOld``),
+    which are little-endian on the x86_64 and aarch64 hosts we model.
+    """
 
     width: int
     signed: bool = False
+    little: bool = False
     #: QEMU's info name, e.g. ``uint32``, ``int32 equal``, ``timer``
     type_name: str = ""
 
@@ -69,7 +82,8 @@ class Int:
         if self.width not in (1, 2, 4, 8):
             raise DescriptionError(f"integer width must be 1, 2, 4 or 8, got {self.width}")
         if not self.type_name:
-            object.__setattr__(self, "type_name", _INT_NAMES[(self.width, self.signed)])
+            name = _INT_NAMES[(self.width, self.signed)]
+            object.__setattr__(self, "type_name", f"{name} le" if self.little and self.width > 1 else name)
 
     @property
     def minimum(self) -> int:
@@ -144,6 +158,9 @@ class Array:
     count: int | None = None
     count_from: str | None = None
     multiply: int = 1
+    #: added to ``count_from`` * ``multiply``: QEMU's "n - 1" tmp counters
+    #: (virtio-net's ``curr_queue_pairs_1``)
+    adjust: int = 0
 
     def __attrs_post_init__(self) -> None:
         if (self.count is None) == (self.count_from is None):
@@ -185,7 +202,45 @@ class Struct:
     type_name: str = "struct"
 
 
-Kind = Union[Int, Bool, Buffer, Prefixed, Unused, Array, Items, Struct]
+@attrs.frozen(kw_only=True)
+class CustomContext:
+    """What a custom codec gets from the engine: limits, where it is, what came before."""
+
+    limits: "Limits"
+    path: tuple[str | int, ...]
+    #: version of the description the field belongs to (the section version at top level)
+    version: int
+    #: the enclosing decoded (or encoded) fields, innermost last
+    scopes: tuple[dict[str, Any], ...]
+    depth: int
+
+
+class CustomCodec(Protocol):
+    """Reads and writes one field's bytes itself (QEMU's ``VMStateInfo`` get/put)."""
+
+    def decode(self, reader: "ByteReader", context: CustomContext) -> Any:
+        """Read the field's value; raise our ``DecodeError`` family on bad input."""
+
+    def encode(self, value: Any, context: CustomContext) -> bytes:
+        """Return the field's bytes; raise ``EncodeError`` if ``value`` cannot be written."""
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready account of the layout this codec reads and writes."""
+
+
+@attrs.frozen(kw_only=True)
+class Custom:
+    """A field whose layout is code, not data: QEMU's ``VMSTATE_SINGLE`` with a custom info.
+
+    QEMU keeps a few such fields (the ``virtio`` info behind every virtio
+    device section is one); the codec must still name every byte it reads.
+    """
+
+    codec: CustomCodec = attrs.field(eq=False)
+    type_name: str
+
+
+Kind = Union[Int, Bool, Buffer, Prefixed, Unused, Array, Items, Struct, Custom]
 
 
 @attrs.frozen(kw_only=True)

@@ -15,6 +15,8 @@ from .description import (
     Array,
     Bool,
     Buffer,
+    Custom,
+    CustomContext,
     Description,
     Int,
     Items,
@@ -35,7 +37,7 @@ from .errors import (
     VersionError,
 )
 from .limits import DEFAULT_LIMITS, Limits
-from .wire import INT_STRUCTS, ByteReader
+from .wire import INT_STRUCTS, LE_INT_STRUCTS, ByteReader
 
 __all__ = ["decode", "encode", "check_version", "SUBSECTION_MARKER", "StateView"]
 
@@ -103,10 +105,14 @@ def decode(
     *,
     limits: Limits = DEFAULT_LIMITS,
     path: Path = (),
-    _scopes: Scopes = (),
+    scopes: Scopes = (),
     _depth: int = 0,
 ) -> Record:
-    """Read one description's fields and subsections at ``version``."""
+    """Read one description's fields and subsections at ``version``.
+
+    ``scopes`` are enclosing values that ``exists`` tests and ``length_from``
+    may refer to (a custom codec passes what it decoded before).
+    """
     if _depth > limits.max_depth:
         raise LimitExceededError(
             f"nesting deeper than limits.max_depth = {limits.max_depth}",
@@ -119,14 +125,14 @@ def decode(
         error.add_context(offset=reader.offset, path=path)
         raise
     record = Record(version=version)
-    scopes = (*_scopes, record.fields)
+    scopes = (*scopes, record.fields)
     for field in description.fields:
         if not field.present(StateView(scopes), version):
             continue
         field_path = (*path, field.name)
         try:
             record.fields[field.name] = _decode_kind(
-                field.kind, reader, limits, field_path, scopes, _depth
+                field.kind, reader, limits, field_path, scopes, _depth, version
             )
         except DecodeError as error:
             error.add_context(offset=reader.offset, path=field_path)
@@ -171,16 +177,17 @@ def _decode_subsections(
             version,
             limits=limits,
             path=(*path, name),
-            _scopes=scopes,
+            scopes=scopes,
             _depth=depth + 1,
         )
 
 
 def _decode_kind(
-    kind: Kind, reader: ByteReader, limits: Limits, path: Path, scopes: Scopes, depth: int
+    kind: Kind, reader: ByteReader, limits: Limits, path: Path, scopes: Scopes, depth: int, version: int
 ) -> Any:
     if isinstance(kind, Int):
-        return INT_STRUCTS[(kind.width, kind.signed)].unpack(reader.read(kind.width))[0]
+        structs = LE_INT_STRUCTS if kind.little else INT_STRUCTS
+        return structs[(kind.width, kind.signed)].unpack(reader.read(kind.width))[0]
     if isinstance(kind, Bool):
         byte = reader.read(1)[0]
         return byte if byte > 1 else bool(byte)
@@ -201,15 +208,15 @@ def _decode_kind(
             count = kind.count
         else:
             assert kind.count_from is not None
-            count = _lookup(scopes, kind.count_from, path) * kind.multiply
+            count = _lookup(scopes, kind.count_from, path) * kind.multiply + kind.adjust
         _sized(count, limits.max_array_count, "max_array_count", "array length", path)
         return [
-            _decode_element(kind.element, reader, limits, (*path, i), scopes, depth)
+            _decode_element(kind.element, reader, limits, (*path, i), scopes, depth, version)
             for i in range(count)
         ]
     if isinstance(kind, Items):
         return [
-            _decode_element(element, reader, limits, (*path, i), scopes, depth)
+            _decode_element(element, reader, limits, (*path, i), scopes, depth, version)
             for i, element in enumerate(kind.elements)
         ]
     if isinstance(kind, Struct):
@@ -222,14 +229,16 @@ def _decode_kind(
             path=path,
             _depth=depth + 1,
         )
+    if isinstance(kind, Custom):
+        return kind.codec.decode(reader, CustomContext(limits=limits, path=path, version=version, scopes=scopes, depth=depth + 1))
     raise DescriptionError(f"unknown field kind {kind!r}")
 
 
 def _decode_element(
-    kind: Kind, reader: ByteReader, limits: Limits, path: Path, scopes: Scopes, depth: int
+    kind: Kind, reader: ByteReader, limits: Limits, path: Path, scopes: Scopes, depth: int, version: int
 ) -> Any:
     try:
-        return _decode_kind(kind, reader, limits, path, scopes, depth)
+        return _decode_kind(kind, reader, limits, path, scopes, depth, version)
     except DecodeError as error:
         error.add_context(offset=reader.offset, path=path)
         raise
@@ -238,10 +247,10 @@ def _decode_element(
 # ---------------------------------------------------------------- encoding
 
 
-def encode(description: Description, record: Record, *, path: Path = ()) -> bytes:
+def encode(description: Description, record: Record, *, path: Path = (), scopes: Scopes = ()) -> bytes:
     """Encode ``record`` with ``description``; the inverse of ``decode``."""
     out: list[bytes] = []
-    _encode_into(description, record, out, path, ())
+    _encode_into(description, record, out, path, scopes)
     return b"".join(out)
 
 
@@ -255,7 +264,7 @@ def _encode_into(
         field_path = (*path, field.name)
         if field.name not in record.fields:
             raise EncodeError("field is on the wire at this version but has no value", path=field_path)
-        _encode_kind(field.kind, record.fields[field.name], out, field_path, scopes)
+        _encode_kind(field.kind, record.fields[field.name], out, field_path, scopes, record.version)
     for name, sub_record in record.subsections.items():
         sub = description.subsection(name)
         if sub is None:
@@ -271,13 +280,14 @@ def _expect_len(actual: int, expected: int, what: str, path: Path) -> None:
         raise EncodeError(f"{what} has {actual} items, the description says {expected}", path=path)
 
 
-def _encode_kind(kind: Kind, value: Any, out: list[bytes], path: Path, scopes: Scopes) -> None:
+def _encode_kind(kind: Kind, value: Any, out: list[bytes], path: Path, scopes: Scopes, version: int) -> None:
     if isinstance(kind, Int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise EncodeError(f"expected an integer, got {value!r}", path=path)
         if not kind.minimum <= value <= kind.maximum:
             raise EncodeError(f"{value} does not fit {kind.type_name}", path=path)
-        out.append(INT_STRUCTS[(kind.width, kind.signed)].pack(value))
+        structs = LE_INT_STRUCTS if kind.little else INT_STRUCTS
+        out.append(structs[(kind.width, kind.signed)].pack(value))
     elif isinstance(kind, Bool):
         if not isinstance(value, int) or not 0 <= value <= 255:
             raise EncodeError(f"expected a bool, got {value!r}", path=path)
@@ -302,19 +312,21 @@ def _encode_kind(kind: Kind, value: Any, out: list[bytes], path: Path, scopes: S
             expected = kind.count
         else:
             assert kind.count_from is not None
-            expected = _lookup_for_encode(scopes, kind.count_from, path) * kind.multiply
+            expected = _lookup_for_encode(scopes, kind.count_from, path) * kind.multiply + kind.adjust
         _expect_len(len(value), expected, "array", path)
         for i, item in enumerate(value):
-            _encode_kind(kind.element, item, out, (*path, i), scopes)
+            _encode_kind(kind.element, item, out, (*path, i), scopes, version)
     elif isinstance(kind, Items):
         _check_sequence(value, path)
         _expect_len(len(value), len(kind.elements), "sequence", path)
         for i, (element, item) in enumerate(zip(kind.elements, value)):
-            _encode_kind(element, item, out, (*path, i), scopes)
+            _encode_kind(element, item, out, (*path, i), scopes, version)
     elif isinstance(kind, Struct):
         if not isinstance(value, Record):
             raise EncodeError(f"expected a Record, got {type(value).__name__}", path=path)
         _encode_into(kind.description, value, out, path, ())
+    elif isinstance(kind, Custom):
+        out.append(kind.codec.encode(value, CustomContext(limits=DEFAULT_LIMITS, path=path, version=version, scopes=scopes, depth=0)))
     else:
         raise DescriptionError(f"unknown field kind {kind!r}")
 

@@ -58,6 +58,6 @@ def array(element: Kind, count: int) -> Array:
     return Array(element=element, count=count)
 
 
-def varray(element: Kind, count_from: str, *, multiply: int = 1) -> Array:
-    """Elements counted by another field (``VMSTATE_VARRAY_*``)."""
-    return Array(element=element, count_from=count_from, multiply=multiply)
+def varray(element: Kind, count_from: str, *, multiply: int = 1, adjust: int = 0) -> Array:
+    """Elements counted by another field (``VMSTATE_VARRAY_*``), times ``multiply`` plus ``adjust``."""
+    return Array(element=element, count_from=count_from, multiply=multiply, adjust=adjust)

@@ -104,7 +104,7 @@ def _make_default(kind: Kind) -> Any:
             raise DescriptionError(f"struct {kind.description.name!r} has no state class")
         return cls()
     default = _default_for(kind)
-    return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[misc]
+    return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[misc,arg-type]
 
 
 def field(
@@ -143,7 +143,7 @@ def state(
         groups: dict[str | None, list[Field]] = {None: []}
         for sub in subsections:
             groups[sub.name] = []
-        for attribute in attrs.fields(cls):
+        for attribute in attrs.fields(cls):  # type: ignore[arg-type]
             decl = attribute.metadata.get(_META)
             if decl is None:
                 continue

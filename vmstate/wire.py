@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from .errors import TruncatedError
 
-__all__ = ["ByteReader", "ByteWriter", "INT_STRUCTS"]
+__all__ = ["ByteReader", "ByteWriter", "INT_STRUCTS", "LE_INT_STRUCTS"]
 
 _CHUNK = 1 << 16
 
@@ -28,6 +28,11 @@ INT_STRUCTS: dict[tuple[int, bool], struct.Struct] = {
     (2, True): struct.Struct(">h"),
     (4, True): struct.Struct(">i"),
     (8, True): struct.Struct(">q"),
+}
+
+#: the same in little-endian order, for host-order blobs
+LE_INT_STRUCTS: dict[tuple[int, bool], struct.Struct] = {
+    key: struct.Struct("<" + packer.format[1:]) for key, packer in INT_STRUCTS.items()
 }
 _U8, _U16, _U32, _U64 = (INT_STRUCTS[(w, False)] for w in (1, 2, 4, 8))
 

@@ -154,7 +154,7 @@ def _report_json(path: Path, report: Any) -> dict[str, Any]:
         "ram_pages": report.ram_pages,
         "ram_zero_pages": report.ram_zero_pages,
         "sections": [
-            {k: getattr(s, k) for k in ("section_id", "idstr", "kind", "instance_id", "version", "source", "named_bytes", "raw_bytes")}
+            {k: getattr(s, k) for k in ("section_id", "idstr", "kind", "instance_id", "version", "source", "named_bytes", "raw_bytes", "fallback")}
             for s in report.sections
         ],
     }
@@ -167,6 +167,8 @@ def _print_report(path: Path, report: Any) -> None:
         if s.kind in ("PART", "END"):
             continue
         click.echo(f"  {s.idstr:<40} {s.source:<8} named {s.named_bytes:>8}  raw {s.raw_bytes:>8}")
+        if s.fallback:
+            click.echo(f"    our description was set aside: {s.fallback}")
 
 
 def main() -> None:

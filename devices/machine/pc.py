@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import attrs
+
 from vmstate import field, state
-from vmstate.kinds import INT32, INT32_EQUAL, UINT8, UINT32, array
+from vmstate.kinds import INT32, INT32_EQUAL, UINT8, UINT32, varray
 
 
 @state(name="PCIBUS", version=1, minimum_version=1)
 class PciBus:
-    """QEMU's ``vmstate_pcibus`` (hw/pci/pci.c): interrupt line counts."""
+    """QEMU's ``vmstate_pcibus`` (hw/pci/pci.c): interrupt line counts.
 
-    nirq: int = field(INT32_EQUAL)
-    irq_count: list[int] = field(array(INT32, 4))
+    ``irq_count`` is a ``VMSTATE_VARRAY_INT32`` sized by ``nirq``: 4 on i440fx, 8 on q35.
+    """
+
+    nirq: int = field(INT32_EQUAL, default=4)
+    irq_count: list[int] = field(varray(INT32, "nirq"), default=attrs.Factory(lambda: [0] * 4))
 
 
 @state(name="PCIHost", version=1, minimum_version=1)

@@ -43,6 +43,8 @@ class SectionReport:
     source: str = "records"
     named_bytes: int = 0
     raw_bytes: int = 0
+    #: why the preferred description was set aside, if it was
+    fallback: str | None = None
 
 
 @attrs.define
@@ -99,6 +101,7 @@ def check_stream(
         elif current is not None:
             if isinstance(record, DeviceState):
                 current.source = record.source
+                current.fallback = record.fallback
                 current.named_bytes += len(data)
             elif isinstance(record, RawBody):
                 current.source = "raw"

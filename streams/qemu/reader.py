@@ -299,7 +299,16 @@ class StreamReader:
                 failure = error
                 continue
             r.release(mark)
-            return DeviceState(header.idstr, header.instance_id, header.version, description, record, source, r.offset - mark)
+            return DeviceState(
+                header.idstr,
+                header.instance_id,
+                header.version,
+                description,
+                record,
+                source,
+                r.offset - mark,
+                None if failure is None else str(failure),
+            )
         reason = "no description" if failure is None else f"descriptions failed: {failure}"
         try:
             return self._raw(r, header.section_id, used_ids, started, reason)

@@ -119,7 +119,8 @@ class DeviceState:
 
     ``record`` is what was on the wire; ``source`` says which description
     decoded it: ``typed`` (a state class of ours) or ``vmdesc`` (the
-    stream's own JSON trailer).
+    stream's own JSON trailer).  ``fallback`` is why a preferred description
+    was set aside (e.g. our model rejected bytes the vmdesc only sizes).
     """
 
     idstr: str
@@ -129,6 +130,7 @@ class DeviceState:
     record: Record
     source: str
     size: int
+    fallback: str | None = None
 
     @property
     def state(self) -> Any:

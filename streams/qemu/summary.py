@@ -70,6 +70,8 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
         elif isinstance(record, DeviceState):
             section = out["sections"][-1]
             section.update({"vmsd_name": record.description.name, "source": record.source, "size": record.size})
+            if record.fallback is not None:
+                section["fallback"] = record.fallback
             section.update(record_to_json(record.record))
         elif isinstance(record, RawBody):
             if out["sections"] and out["sections"][-1].get("source") is None:

@@ -1,0 +1,144 @@
+"""The transport-independent layout of ``virtio_save`` (hw/virtio/virtio.c).
+
+After the transport's config come the common ``VirtIODevice`` fields and the
+queues (count, then per queue: size, [alignment on buses with variable vring
+alignment], descriptor table address, last_avail_idx, [transport's per-queue
+state]).  Then the device's own part, then the ``virtio`` vmsd, which has no
+fields: only the optional subsections below, each sent when QEMU's ``needed``
+rule holds.  They come last so that a new one never moves an old field, which
+is what let QEMU 2.2 add ``virtio/device_endian`` without a version bump.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from vmstate.description import Array, Description, Field, Struct
+from vmstate.kinds import BOOL, UINT8, UINT16, UINT32, UINT64, vbuffer
+from vmstate.typed import description_of
+
+from .mmio import VirtioMmioExtraState
+from .pci import VirtioPciExtraState
+
+__all__ = [
+    "VIRTIO_QUEUE_MAX",
+    "COMMON_HEAD",
+    "queue_description",
+    "queues_description",
+    "virtio_description",
+    "SUBSECTION_NAMES",
+]
+
+#: queues a 7.2 device can have; 2.2 allowed 64 (VIRTIO_PCI_QUEUE_MAX)
+VIRTIO_QUEUE_MAX = 1024
+
+#: the ``virtio`` vmsd's subsections in QEMU 7.2's declaration (= wire) order
+SUBSECTION_NAMES = (
+    "virtio/device_endian",
+    "virtio/64bit_features",
+    "virtio/virtqueues",
+    "virtio/ringsize",
+    "virtio/broken",
+    "virtio/extra_state",
+    "virtio/started",
+    "virtio/packed_virtqueues",
+    "virtio/disabled",
+)
+
+
+@lru_cache(maxsize=None)
+def queue_description(*, vring_align: bool, vector: bool) -> Description:
+    """One queue in the legacy layout; ``vector`` when the PCI proxy has MSI-X."""
+    fields = [Field(name="num", kind=UINT32)]
+    if vring_align:
+        fields.append(Field(name="align", kind=UINT32))
+    fields += [Field(name="desc", kind=UINT64), Field(name="last_avail_idx", kind=UINT16)]
+    if vector:
+        fields.append(Field(name="vector", kind=UINT16))
+    return Description(name="virtqueue", version=1, minimum_version=1, fields=tuple(fields))
+
+
+#: status, ISR, queue selector, low feature word, config space, queue count
+COMMON_HEAD = Description(
+    name="virtio common",
+    version=1,
+    minimum_version=1,
+    fields=(
+        Field(name="status", kind=UINT8),
+        Field(name="isr", kind=UINT8),
+        Field(name="queue_sel", kind=UINT16),
+        # the high word travels in virtio/64bit_features
+        Field(name="guest_features_lo", kind=UINT32),
+        Field(name="config_len", kind=UINT32),
+        Field(name="config", kind=vbuffer("config_len", type_name="virtio config")),
+        Field(name="num_queues", kind=UINT32),
+    ),
+)
+
+
+@lru_cache(maxsize=None)
+def queues_description(*, vring_align: bool, vector: bool) -> Description:
+    """The ``vq`` list, counted by the ``num_queues`` read before it."""
+    queue = queue_description(vring_align=vring_align, vector=vector)
+    return Description(
+        name="virtio queues",
+        version=1,
+        minimum_version=1,
+        fields=(Field(name="vq", kind=Array(element=Struct(description=queue), count_from="num_queues")),),
+    )
+
+
+def _queues(name: str, element: Description) -> Field:
+    return Field(name=name, kind=Array(element=Struct(description=element), count=VIRTIO_QUEUE_MAX))
+
+
+_RING_ADDRESSES = Description(
+    name="virtqueue_state",
+    version=1,
+    minimum_version=1,
+    fields=(Field(name="avail", kind=UINT64), Field(name="used", kind=UINT64)),
+)
+_RING_SIZE = Description(
+    name="ringsize_state", version=1, minimum_version=1, fields=(Field(name="num_default", kind=UINT32),)
+)
+_PACKED_QUEUE = Description(
+    name="packed_virtqueue_state",
+    version=1,
+    minimum_version=1,
+    fields=(
+        Field(name="last_avail_idx", kind=UINT16),
+        Field(name="last_avail_wrap_counter", kind=BOOL),
+        Field(name="used_idx", kind=UINT16),
+        Field(name="used_wrap_counter", kind=BOOL),
+        Field(name="inuse", kind=UINT32),
+    ),
+)
+
+
+def _sub(name: str, *fields: Field) -> Description:
+    return Description(name=name, version=1, minimum_version=1, fields=fields)
+
+
+@lru_cache(maxsize=None)
+def virtio_description(transport: str) -> Description:
+    """QEMU's ``vmstate_virtio`` for a ``"pci"`` or ``"mmio"`` transport.
+
+    Only ``virtio/extra_state`` differs: it carries the transport's own vmsd.
+    The ``needed`` rules live on the typed device (``devices.virtio.device``);
+    decoding takes whatever subsections the stream has.
+    """
+    extra = description_of(VirtioPciExtraState if transport == "pci" else VirtioMmioExtraState)
+    subsections = (
+        _sub("virtio/device_endian", Field(name="device_endian", kind=UINT8)),
+        _sub("virtio/64bit_features", Field(name="guest_features", kind=UINT64)),
+        _sub("virtio/virtqueues", _queues("vq", _RING_ADDRESSES)),
+        _sub("virtio/ringsize", _queues("vq", _RING_SIZE)),
+        _sub("virtio/broken", Field(name="broken", kind=BOOL)),
+        _sub("virtio/extra_state", Field(name="extra_state", kind=Struct(description=extra, version=1))),
+        _sub("virtio/started", Field(name="started", kind=BOOL)),
+        _sub("virtio/packed_virtqueues", _queues("vq", _PACKED_QUEUE)),
+        _sub("virtio/disabled", Field(name="disabled", kind=BOOL)),
+    )
+    assert tuple(s.name for s in subsections) == SUBSECTION_NAMES
+    return Description(name="virtio", version=1, minimum_version=1, subsections=subsections)
+

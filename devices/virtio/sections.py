@@ -1,0 +1,44 @@
+"""Find the description of a virtio device section from its idstr and version."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from vmstate.description import Description
+
+from .balloon import VIRTIO_BALLOON
+from .blk import VIRTIO_BLK
+from .net import VIRTIO_NET
+from .ninep import VIRTIO_9P
+from .rng import VIRTIO_RNG
+from .save_load import VirtioDeviceClass, virtio_field
+from .scsi import VIRTIO_SCSI
+from .serial import VIRTIO_SERIAL
+from .transport import MMIO, PCI, Transport, transport_for_idstr
+
+__all__ = ["DEVICE_CLASSES", "virtio_section", "section_description"]
+
+#: every virtio device class we model, by savevm name
+DEVICE_CLASSES: dict[str, VirtioDeviceClass] = {
+    cls.savevm_name: cls
+    for cls in (VIRTIO_NET, VIRTIO_BLK, VIRTIO_SERIAL, VIRTIO_BALLOON, VIRTIO_RNG, VIRTIO_SCSI, VIRTIO_9P)
+}
+
+
+@lru_cache(maxsize=None)
+def section_description(savevm_name: str, transport_name: str) -> Description:
+    """The section description for a device class on a transport (``pci`` or ``mmio``)."""
+    transport: Transport = PCI if transport_name == "pci" else MMIO
+    return virtio_field(DEVICE_CLASSES[savevm_name], transport)
+
+
+def virtio_section(idstr: str, instance_id: int, version: int) -> Description | None:
+    """The description for a section, or None if it is not a virtio device we model."""
+    name = idstr.rsplit("/", 1)[-1]
+    device_class = DEVICE_CLASSES.get(name)
+    transport = transport_for_idstr(idstr)
+    if device_class is None or transport is None:
+        return None
+    if not device_class.minimum_version <= version <= device_class.version:
+        return None
+    return section_description(name, transport.name)

@@ -1,0 +1,229 @@
+"""``VirtIODevice``: a virtio section as a device object, with QEMU's subsection rules.
+
+Decoding keeps whatever the stream holds (a ``Record``).  This class is the
+model a user edits: it knows the target, applies QEMU's load rules
+(``device_endian`` defaults to the target's when its subsection is absent;
+the 64-bit feature word replaces the 32-bit one when present) and, on save,
+decides each ``virtio/...`` subsection with QEMU 7.2's ``needed`` rule, so
+that changing ``device_endian`` to a non-default value is what makes the
+``virtio/device_endian`` subsection appear.
+
+What a stream cannot say (the features the device *offers*, whether the
+PCI proxy migrates extra state) is inferred from which subsections it
+carries, so an unchanged device saves back to the same bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import attrs
+
+from vmstate.description import Record
+from vmstate.errors import EncodeError
+
+from ..cpu import Cpu, Endian, Target, sample_device_endian
+from .access import device_endian_needed
+from .features import VIRTIO_F_RING_PACKED, VIRTIO_F_RING_RESET, VIRTIO_F_VERSION_1, has_feature
+from .save_load import COMMON_FIELDS
+
+__all__ = ["VirtIODevice", "VirtQueue", "VIRTIO_NO_VECTOR"]
+
+VIRTIO_NO_VECTOR = 0xFFFF
+_LOW_WORD = (1 << 32) - 1
+
+
+@attrs.define
+class VirtQueue:
+    """One queue: what the legacy layout saves plus the subsections' per-queue values."""
+
+    num: int
+    desc: int = 0
+    last_avail_idx: int = 0
+    align: int | None = None
+    vector: int | None = None
+    #: from virtio/virtqueues (VERSION_1 devices); legacy rings derive them from desc
+    avail: int = 0
+    used: int = 0
+    #: from virtio/ringsize; the size the device was created with
+    num_default: int | None = None
+
+
+@attrs.define
+class VirtIODevice:
+    """One virtio device section, as QEMU's ``VirtIODevice`` plus its transport and device part."""
+
+    savevm_name: str
+    target: Target
+    record: Record = attrs.field(repr=False)
+    device_endian: Endian
+    guest_features: int
+    host_features: int
+    #: the transport migrates extra state (virtio-pci ``migrate-extra``, virtio-mmio v2)
+    transport_extra_state: bool
+    broken: bool = False
+    started: bool = False
+    disabled: bool = False
+    vqs: list[VirtQueue] = attrs.Factory(list)
+
+    # ----------------------------------------------------------- loading
+
+    @classmethod
+    def from_record(cls, savevm_name: str, record: Record, target: Target) -> "VirtIODevice":
+        """Apply QEMU's load rules to a decoded ``virtio`` field."""
+        subs = record.subsections
+        fields = record.fields
+        # virtio_load: device_endian is poisoned, then set by the subsection or the default
+        endian_sub = subs.get("virtio/device_endian")
+        device_endian = Endian(endian_sub.fields["device_endian"]) if endian_sub else target.default_endian
+        features_sub = subs.get("virtio/64bit_features")
+        guest_features = features_sub.fields["guest_features"] if features_sub else fields["guest_features_lo"]
+        host_features = guest_features
+        if features_sub is not None and guest_features >> 32 == 0:
+            host_features |= 1 << VIRTIO_F_RING_RESET  # 7.2's default high feature
+        if "virtio/virtqueues" in subs:
+            host_features |= 1 << VIRTIO_F_VERSION_1
+        if "virtio/packed_virtqueues" in subs:
+            host_features |= 1 << VIRTIO_F_RING_PACKED
+        vqs = [
+            VirtQueue(
+                num=q.fields["num"],
+                desc=q.fields["desc"],
+                last_avail_idx=q.fields["last_avail_idx"],
+                align=q.fields.get("align"),
+                vector=q.fields.get("vector"),
+            )
+            for q in fields["vq"]
+        ]
+        if "virtio/virtqueues" in subs:
+            for queue, ring in zip(vqs, subs["virtio/virtqueues"].fields["vq"]):
+                queue.avail, queue.used = ring.fields["avail"], ring.fields["used"]
+        if "virtio/ringsize" in subs:
+            for queue, size in zip(vqs, subs["virtio/ringsize"].fields["vq"]):
+                queue.num_default = size.fields["num_default"]
+
+        def flag(name: str, key: str) -> bool:
+            return bool(subs[name].fields[key]) if name in subs else False
+
+        return cls(
+            savevm_name=savevm_name,
+            target=target,
+            record=copy.deepcopy(record),
+            device_endian=device_endian,
+            guest_features=guest_features,
+            host_features=host_features,
+            transport_extra_state="virtio/extra_state" in subs,
+            broken=flag("virtio/broken", "broken"),
+            started=flag("virtio/started", "started"),
+            disabled=flag("virtio/disabled", "disabled"),
+            vqs=vqs,
+        )
+
+    # ------------------------------------------------------ common fields
+
+    @property
+    def status(self) -> int:
+        return int(self.record.fields["status"])
+
+    @property
+    def config(self) -> bytes:
+        return bytes(self.record.fields["config"])
+
+    @property
+    def device(self) -> Record | None:
+        """The device class's own part (e.g. virtio-net's mac, status, ...), if it has one."""
+        return self.record.fields.get("device")
+
+    # ------------------------------------------------------ behaviour
+
+    def reset(self, cpu: Cpu | None = None) -> None:
+        """QEMU's ``virtio_reset``: device_endian from the resetting CPU, else the target default."""
+        self.device_endian = sample_device_endian(self.target, cpu)
+        self.guest_features = 0
+        self.started = False
+        self.broken = False
+        fields = self.record.fields
+        fields.update(status=0, isr=0, queue_sel=0)
+        for queue in self.vqs:
+            queue.desc = queue.avail = queue.used = queue.last_avail_idx = 0
+            if queue.vector is not None:
+                queue.vector = VIRTIO_NO_VECTOR
+            if queue.num_default is not None:
+                queue.num = queue.num_default
+
+    # ------------------------------------------------------ saving
+
+    def subsections_needed(self) -> list[str]:
+        """The ``virtio/...`` subsections QEMU 7.2 would write for this state, in order."""
+        needed = []
+        if device_endian_needed(self):
+            needed.append("virtio/device_endian")
+        if self.host_features >> 32:
+            needed.append("virtio/64bit_features")
+        if has_feature(self.host_features, VIRTIO_F_VERSION_1):
+            needed.append("virtio/virtqueues")
+        if any(q.num_default is not None and q.num != q.num_default for q in self.vqs):
+            needed.append("virtio/ringsize")
+        if self.broken:
+            needed.append("virtio/broken")
+        if self.transport_extra_state:
+            needed.append("virtio/extra_state")
+        if self.started:
+            needed.append("virtio/started")
+        if has_feature(self.host_features, VIRTIO_F_RING_PACKED):
+            needed.append("virtio/packed_virtqueues")
+        if self.disabled:
+            needed.append("virtio/disabled")
+        return needed
+
+    def to_record(self) -> Record:
+        """The ``virtio`` field value QEMU would save for this state."""
+        if self.device_endian == Endian.UNKNOWN:
+            raise EncodeError("device_endian is UNKNOWN: QEMU asserts it is set before saving")
+        record = copy.deepcopy(self.record)
+        fields = record.fields
+        fields["guest_features_lo"] = self.guest_features & _LOW_WORD
+        for queue, wire in zip(self.vqs, fields["vq"]):
+            wire.fields.update(num=queue.num, desc=queue.desc, last_avail_idx=queue.last_avail_idx)
+            if queue.vector is not None:
+                wire.fields["vector"] = queue.vector
+        old = record.subsections
+        values: dict[str, dict[str, Any]] = {
+            "virtio/device_endian": {"device_endian": int(self.device_endian)},
+            "virtio/64bit_features": {"guest_features": self.guest_features},
+            "virtio/broken": {"broken": self.broken},
+            "virtio/started": {"started": self.started},
+            "virtio/disabled": {"disabled": self.disabled},
+        }
+        subsections: dict[str, Record] = {}
+        for name in self.subsections_needed():
+            if name in values:
+                subsections[name] = Record(version=1, fields=values[name])
+            elif name == "virtio/virtqueues":
+                subsections[name] = Record(
+                    version=1,
+                    fields={"vq": _all_queues(self.vqs, lambda q: {"avail": q.avail, "used": q.used}, {"avail": 0, "used": 0})},
+                )
+            elif name == "virtio/ringsize":
+                subsections[name] = Record(
+                    version=1,
+                    fields={"vq": _all_queues(self.vqs, lambda q: {"num_default": q.num_default or 0}, {"num_default": 0})},
+                )
+            elif name in old:
+                subsections[name] = old[name]  # transport extra state, packed queue state
+            else:
+                raise EncodeError(f"{name} is needed but this device has no state for it")
+        record.subsections = subsections
+        missing = [name for name in COMMON_FIELDS if name not in fields]
+        if missing:
+            raise EncodeError(f"virtio record lacks {', '.join(missing)}")
+        return record
+
+
+def _all_queues(vqs: list[VirtQueue], value: Any, empty: dict[str, int]) -> list[Record]:
+    from .common import VIRTIO_QUEUE_MAX
+
+    out = [Record(version=1, fields=value(q)) for q in vqs]
+    out += [Record(version=1, fields=dict(empty)) for _ in range(VIRTIO_QUEUE_MAX - len(vqs))]
+    return out

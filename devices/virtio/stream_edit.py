@@ -1,0 +1,104 @@
+"""Change virtio devices inside a real QEMU stream and write it back.
+
+Every record is streamed through: RAM pages and sections we do not touch
+are written back byte for byte; each virtio device section is turned into a
+``VirtIODevice``, handed to the caller's edit function, and saved with
+QEMU's rules (so setting a non-default ``device_endian`` adds the
+``virtio/device_endian`` subsection).  QEMU ignores the vmdesc trailer on
+load, so it is kept as it was.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Callable, Iterable
+
+import attrs
+
+from streams.qemu.reader import StreamReader
+from streams.qemu.records import Configuration, DeviceState, StreamRecord
+from streams.qemu.writer import StreamWriter
+from vmstate.description import Record
+
+from ..cpu import AARCH64, PPC64, X86_64, Target
+from ..registry import vmsd_name_of
+from .device import VirtIODevice
+from .sections import DEVICE_CLASSES
+
+__all__ = ["target_for_machine", "guess_target", "edit_virtio_devices", "virtio_devices"]
+
+Edit = Callable[[str, VirtIODevice], None]
+
+_MACHINE_PREFIXES = (("pc", X86_64), ("q35", X86_64), ("pseries", PPC64), ("virt", AARCH64))
+
+
+def target_for_machine(machine: str) -> Target | None:
+    """The QEMU target a machine type name belongs to (``pc-i440fx-7.2`` -> x86_64)."""
+    for prefix, target in _MACHINE_PREFIXES:
+        if machine == prefix or machine.startswith(prefix + "-"):
+            return target
+    return None
+
+
+def guess_target(idstrs: Iterable[str]) -> Target:
+    """The target of a stream without a configuration section (the 2.2 layout)."""
+    names = set(idstrs)
+    if any(n.startswith("spapr") or n.startswith("pci@8000") or "/pci@8000" in n for n in names):
+        return PPC64
+    if any(n.startswith("virtio-mmio@") or n.startswith("arm") for n in names):
+        return AARCH64
+    return X86_64
+
+
+def _is_virtio(record: StreamRecord) -> bool:
+    return isinstance(record, DeviceState) and vmsd_name_of(record.idstr) in DEVICE_CLASSES and "virtio" in record.record.fields
+
+
+def _target(record: StreamRecord, current: Target | None, idstrs: list[str]) -> Target:
+    if current is not None:
+        return current
+    return guess_target(idstrs)
+
+
+def virtio_devices(source: BinaryIO, *, target: Target | None = None) -> Iterable[tuple[str, VirtIODevice]]:
+    """Yield ``(idstr, VirtIODevice)`` for every virtio device section of a stream."""
+    from devices import DEFAULT_REGISTRY
+
+    seen: list[str] = []
+    for record in StreamReader(source, descriptions=DEFAULT_REGISTRY):
+        if isinstance(record, Configuration) and target is None:
+            target = target_for_machine(record.machine)
+        if isinstance(record, DeviceState):
+            seen.append(record.idstr)
+        if _is_virtio(record):
+            assert isinstance(record, DeviceState)
+            yield record.idstr, VirtIODevice.from_record(
+                vmsd_name_of(record.idstr), record.record.fields["virtio"], _target(record, target, seen)
+            )
+
+
+def edit_virtio_devices(source: BinaryIO, sink: BinaryIO, edit: Edit, *, target: Target | None = None) -> int:
+    """Copy a stream from ``source`` to ``sink``, passing each virtio device to ``edit``.
+
+    Returns how many virtio devices were edited.
+    """
+    from devices import DEFAULT_REGISTRY
+
+    writer = StreamWriter(sink)
+    seen: list[str] = []
+    count = 0
+    for record in StreamReader(source, descriptions=DEFAULT_REGISTRY):
+        if isinstance(record, Configuration) and target is None:
+            target = target_for_machine(record.machine)
+        if isinstance(record, DeviceState):
+            seen.append(record.idstr)
+        if _is_virtio(record):
+            assert isinstance(record, DeviceState)
+            device = VirtIODevice.from_record(
+                vmsd_name_of(record.idstr), record.record.fields["virtio"], _target(record, target, seen)
+            )
+            edit(record.idstr, device)
+            fields = dict(record.record.fields, virtio=device.to_record())
+            record = attrs.evolve(record, record=Record(version=record.record.version, fields=fields))
+            count += 1
+        writer.write(record)
+    return count

@@ -24,13 +24,22 @@ def decoding(stream: Path) -> dict[str, Any]:
     """The summary of a stream as our decoder sees it today."""
     from devices import DEFAULT_REGISTRY
     from streams.qemu import StreamReader, summarize
+    from streams.qemu.files import open_stream
 
-    with open(stream, "rb") as source:
+    with open_stream(stream) as source:
         return summarize(StreamReader(source, descriptions=DEFAULT_REGISTRY))
 
 
 def golden_path(stream: Path) -> Path:
-    return EXPECTED / (stream.stem + ".json")
+    name = stream.name
+    for suffix in (".xz", ".gz"):
+        name = name.removesuffix(suffix)
+    return EXPECTED / (name.removesuffix(".mig") + ".json")
+
+
+def corpus_streams() -> list[Path]:
+    """The committed streams, plain and compressed."""
+    return sorted(p for pattern in ("*.mig", "*.mig.xz", "*.mig.gz") for p in STREAMS.glob(pattern))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     EXPECTED.mkdir(exist_ok=True)
     differing = []
-    for stream in sorted(STREAMS.glob("*.mig")):
+    for stream in corpus_streams():
         path = golden_path(stream)
         current = decoding(stream)
         if args.write and (args.force or not path.exists()):

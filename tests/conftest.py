@@ -12,9 +12,17 @@ CORPUS = ROOT / "compat_fixtures" / "streams"
 
 
 def stream_files() -> list[Path]:
-    """Every ``*.mig`` in the corpus and in the directories of $VMSTATE_STREAM_DIRS."""
+    """Every ``*.mig`` (or ``*.mig.xz``/``.gz``) in the corpus and in $VMSTATE_STREAM_DIRS."""
     dirs = [CORPUS] + [Path(d) for d in os.environ.get("VMSTATE_STREAM_DIRS", "").split(os.pathsep) if d]
-    return sorted(p for d in dirs for p in d.glob("*.mig"))
+    return sorted(p for d in dirs for pattern in ("*.mig", "*.mig.xz", "*.mig.gz") for p in d.glob(pattern))
+
+
+def stream_bytes(path: Path) -> bytes:
+    """The uncompressed bytes of a stream file."""
+    from streams.qemu.files import open_stream
+
+    with open_stream(path) as source:
+        return source.read()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

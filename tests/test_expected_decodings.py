@@ -11,9 +11,9 @@ import pytest
 from conftest import CORPUS, ROOT
 
 sys.path.insert(0, str(ROOT / "compat_fixtures"))
-from expected import decoding, golden_path  # noqa: E402
+from expected import corpus_streams, decoding, golden_path  # noqa: E402
 
-STREAMS = sorted(CORPUS.glob("*.mig"))
+STREAMS = corpus_streams()
 
 
 @pytest.mark.parametrize("stream", STREAMS, ids=[s.name for s in STREAMS])

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import stream_bytes
+from streams.qemu.files import open_stream
+
 from devices import DEFAULT_REGISTRY
 from streams.qemu import (
     Configuration,
@@ -24,14 +27,14 @@ from vmstate.vmdesc import description_from_vmdesc, vmdesc_body_size, vmdesc_fro
 
 
 def test_stream_reencodes_byte_for_byte(stream_path: Path) -> None:
-    with open(stream_path, "rb") as source, open(stream_path, "rb") as original:
+    with open_stream(stream_path) as source, open_stream(stream_path) as original:
         report = check_stream(source, original, descriptions=DEFAULT_REGISTRY)
     assert report.identical, f"first difference at {report.first_difference:#x}"
-    assert report.size == stream_path.stat().st_size
+    assert report.size == len(stream_bytes(stream_path))
 
 
 def test_vmdesc_decoding_agrees_with_qemus_vmdesc(stream_path: Path) -> None:
-    reader = StreamReader(open(stream_path, "rb"))
+    reader = StreamReader(open_stream(stream_path))
     if reader.vmdesc is None:
         pytest.skip("old machine type: this stream has no vmdesc trailer to compare with")
     entries = list(reader.vmdesc["devices"])
@@ -46,7 +49,7 @@ def test_vmdesc_decoding_agrees_with_qemus_vmdesc(stream_path: Path) -> None:
 
 
 def test_typed_descriptions_agree_with_vmdesc(stream_path: Path) -> None:
-    reader = StreamReader(open(stream_path, "rb"), descriptions=DEFAULT_REGISTRY)
+    reader = StreamReader(open_stream(stream_path), descriptions=DEFAULT_REGISTRY)
     if reader.vmdesc is None:
         pytest.skip("old machine type: this stream has no vmdesc trailer to compare with")
     entries = {(e["name"], e["instance_id"]): e for e in reader.vmdesc["devices"]}

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import stream_bytes
+from streams.qemu.files import open_stream
+
 from devices.cpu import AARCH64, PPC64, X86_64, ArmCpu, Endian, Ppc64Cpu, X86Cpu
 from devices.virtio.device import VirtIODevice
 from devices.virtio.features import VIRTIO_F_VERSION_1
@@ -15,19 +18,19 @@ from vmstate.errors import EncodeError
 
 
 def _devices(path: Path) -> list[VirtIODevice]:
-    with open(path, "rb") as source:
+    with open_stream(path) as source:
         return [device for _idstr, device in virtio_devices(source)]
 
 
 def _edited(path: Path, edit) -> bytes:  # type: ignore[no-untyped-def]
     out = io.BytesIO()
-    with open(path, "rb") as source:
+    with open_stream(path) as source:
         edit_virtio_devices(source, out, edit)
     return out.getvalue()
 
 
 def test_unchanged_devices_save_to_the_same_bytes(stream_path: Path) -> None:
-    assert _edited(stream_path, lambda _i, _d: None) == stream_path.read_bytes()
+    assert _edited(stream_path, lambda _i, _d: None) == stream_bytes(stream_path)
 
 
 def test_absent_subsection_means_the_targets_default(corpus_file) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import stream_bytes
+from streams.qemu.files import open_stream
+
 from devices import DEFAULT_REGISTRY
 from devices.virtio import DEVICE_CLASSES
 from devices.virtio.pci import msix_vectors
@@ -21,7 +24,7 @@ from vmstate.wire import ByteReader
 
 
 def _virtio_states(path: Path) -> list[DeviceState]:
-    with open(path, "rb") as source:
+    with open_stream(path) as source:
         return [
             r
             for r in StreamReader(source, descriptions=DEFAULT_REGISTRY)
@@ -30,7 +33,7 @@ def _virtio_states(path: Path) -> list[DeviceState]:
 
 
 def test_every_virtio_section_is_named_and_reencodes(stream_path: Path) -> None:
-    with open(stream_path, "rb") as source, open(stream_path, "rb") as original:
+    with open_stream(stream_path) as source, open_stream(stream_path) as original:
         report = check_stream(source, original, descriptions=DEFAULT_REGISTRY)
     assert report.identical
     virtio = [s for s in report.sections if s.idstr and s.idstr.rsplit("/", 1)[-1] in DEVICE_CLASSES]

@@ -68,8 +68,9 @@ def dump(ctx: click.Context, stream: Path, as_json: bool) -> None:
 
     def action() -> int:
         from streams.qemu import StreamReader, summarize
+        from streams.qemu.files import open_stream
 
-        with open(stream, "rb") as source:
+        with open_stream(stream) as source:
             summary = summarize(StreamReader(source, descriptions=_registry()))
         if as_json:
             click.echo(json.dumps(summary, indent=2))
@@ -128,10 +129,11 @@ def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool) -> None:
 
     def action() -> int:
         from streams.qemu import check_stream
+        from streams.qemu.files import open_stream
 
         results = []
         for path in streams:
-            with open(path, "rb") as source, open(path, "rb") as original:
+            with open_stream(path) as source, open_stream(path) as original:
                 report = check_stream(source, original, descriptions=_registry())
             results.append((path, report))
         if as_json:

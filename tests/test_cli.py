@@ -145,7 +145,43 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, case: str, command: str) -
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     result = run("--debug", "dump", _not_a_stream(tmp_path))
-    assert result.returncode != 0
+    assert result.returncode == 2  # like without --debug: unreadable input
     assert "Traceback" in result.stderr
     assert "magic" in result.stderr
     assert "vmstate: error:" not in result.stderr
+
+
+def test_check_reports_every_file_even_after_an_unreadable_one(tmp_path: Path) -> None:
+    good = CORPUS / "pc-7.2-virtio-rng-legacy.mig"
+    empty = tmp_path / "empty.mig"
+    empty.write_bytes(b"")
+    result = run("check", empty, tmp_path / "missing.mig", good)
+    assert result.returncode == 2
+    assert "empty input" in result.stderr and "No such file" in result.stderr
+    assert f"{good}: " in result.stdout and "re-encoded identical" in result.stdout
+    as_json = json.loads(run("check", "--json", empty, good).stdout)
+    assert "error" in as_json[0] and as_json[1]["identical"] is True
+
+
+def test_strict_check_fails_when_a_description_was_set_aside(tmp_path: Path) -> None:
+    data = bytearray((CORPUS / "pc-7.2-virtio-net-legacy.mig").read_bytes())
+    header = b"0000:00:02.0/virtio-net" + bytes(4) + (11).to_bytes(4, "big")
+    num_queues_at = data.index(header) + len(header) + 363
+    data[num_queues_at : num_queues_at + 4] = (5000).to_bytes(4, "big")
+    odd = tmp_path / "odd.mig"
+    odd.write_bytes(bytes(data))
+    assert run("check", odd).returncode == 0  # the vmdesc still explains every byte
+    strict = run("check", "--strict", odd)
+    assert strict.returncode == 1 and "VIRTIO_QUEUE_MAX" in strict.stdout
+
+
+def test_describe_lists_and_exports_descriptions() -> None:
+    listing = run("describe")
+    assert listing.returncode == 0
+    assert "virtio-net@pci" in listing.stdout and "timer" in listing.stdout
+    schema = json.loads(run("describe", "virtio-net@mmio").stdout)
+    layout = schema["fields"][0]["layout"]
+    assert schema["name"] == "virtio-net" and layout["transport"] == "mmio"
+    assert layout["device_part"]["name"] == "virtio-net-device"
+    assert [s["name"] for s in layout["virtio"]["subsections"]][0] == "virtio/device_endian"
+    assert run("describe", "no-such-thing").returncode == 2

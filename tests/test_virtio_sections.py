@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import stream_bytes
 from streams.qemu.files import open_stream
 
 from devices import DEFAULT_REGISTRY

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
@@ -30,7 +31,8 @@ def _run(ctx: click.Context, action: Callable[[], int]) -> None:
         code = action()
     except VMStateError as error:
         if ctx.obj.get("debug"):
-            raise
+            traceback.print_exc()
+            sys.exit(2)
         _fail(str(error))
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error of ours.
@@ -38,9 +40,14 @@ def _run(ctx: click.Context, action: Callable[[], int]) -> None:
         sys.exit(0)
     except OSError as error:
         if ctx.obj.get("debug"):
-            raise
-        _fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "))
+            traceback.print_exc()
+            sys.exit(2)
+        _fail(_os_error_text(error))
     sys.exit(code)
+
+
+def _os_error_text(error: OSError) -> str:
+    return f"{error.filename or ''}: {error.strerror or error}".lstrip(": ")
 
 
 def _registry() -> Any:
@@ -120,33 +127,90 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @cli.command()
 @click.argument("streams", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--strict", is_flag=True, help="Also fail (exit 1) when one of our descriptions was set aside.")
 @click.pass_context
-def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool) -> None:
+def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool, strict: bool) -> None:
     """Decode each stream fully, re-encode it and compare byte for byte.
 
-    Exit 0 if all re-encode identically, 1 if any does not, 2 if one cannot be read.
+    Every file is checked even if an earlier one fails. Exit 0 if all
+    re-encode identically, 1 if any does not (or, with --strict, needed a
+    fallback), 2 if any cannot be read.
     """
 
     def action() -> int:
         from streams.qemu import check_stream
         from streams.qemu.files import open_stream
 
-        results = []
+        results: list[tuple[Path, Any]] = []
+        unreadable = 0
         for path in streams:
-            with open_stream(path) as source, open_stream(path) as original:
-                report = check_stream(source, original, descriptions=_registry())
-            results.append((path, report))
+            try:
+                with open_stream(path) as source, open_stream(path) as original:
+                    results.append((path, check_stream(source, original, descriptions=_registry())))
+            except (VMStateError, OSError) as error:
+                if ctx.obj.get("debug"):
+                    raise
+                unreadable += 1
+                message = str(error) if isinstance(error, VMStateError) else (error.strerror or str(error))
+                results.append((path, message))
+                click.echo(f"vmstate: error: {path}: {message}", err=True)
         if as_json:
             click.echo(json.dumps([_report_json(p, r) for p, r in results], indent=2))
         else:
             for path, report in results:
-                _print_report(path, report)
-        return 0 if all(r.identical for _, r in results) else 1
+                if not isinstance(report, str):
+                    _print_report(path, report)
+        reports = [r for _, r in results if not isinstance(r, str)]
+        if unreadable:
+            return 2
+        failed = any(not r.identical for r in reports)
+        if strict:
+            failed = failed or any(s.fallback for r in reports for s in r.sections)
+        return 1 if failed else 0
+
+    _run(ctx, action)
+
+
+def _described() -> dict[str, Any]:
+    from devices.virtio.sections import DEVICE_CLASSES, section_description
+
+    named: dict[str, Any] = {d.name: d for d in _registry().descriptions()}
+    for name in DEVICE_CLASSES:
+        named[f"{name}@pci"] = section_description(name, "pci")
+        named[f"{name}@mmio"] = section_description(name, "mmio")
+    return named
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.pass_context
+def describe(ctx: click.Context, name: str | None) -> None:
+    """List the sections we describe, or print one description as JSON.
+
+    Virtio sections depend on their transport: ask for ``virtio-net@pci`` or
+    ``virtio-net@mmio``.
+    """
+
+    def action() -> int:
+        from .schema import description_to_json
+
+        described = _described()
+        if name is None:
+            for key in sorted(described):
+                d = described[key]
+                click.echo(f"{key:<28} v{d.minimum_version}..{d.version}")
+            return 0
+        if name not in described:
+            _fail(f"no description named {name!r} (run 'vmstate describe' for the list)")
+        click.echo(json.dumps(description_to_json(described[name]), indent=2))
+        return 0
 
     _run(ctx, action)
 
 
 def _report_json(path: Path, report: Any) -> dict[str, Any]:
+    if isinstance(report, str):
+        return {"file": str(path), "error": report}
     return {
         "file": str(path),
         "size": report.size,

@@ -82,5 +82,11 @@ class VirtioBlkPart:
         out.append(b"\x00")
         return b"".join(out)
 
+    def describe(self) -> dict[str, Any]:
+        from vmstate.schema import description_to_json
+
+        return {"requests": "repeated while the next byte is nonzero; a 0 byte ends the list",
+                "request": description_to_json(_request(), _top=False)}
+
 
 VIRTIO_BLK = VirtioBlkPart()

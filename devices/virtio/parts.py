@@ -55,6 +55,11 @@ class DescribedPart:
             raise EncodeError(f"{self.savevm_name} needs a device part", path=context.path)
         return encode(self.description(scopes[1]), record, path=context.path, scopes=scopes)
 
+    def describe(self) -> dict[str, Any]:
+        from vmstate.schema import description_to_json
+
+        return description_to_json(self.description({}), _top=False)
+
 
 @attrs.frozen(kw_only=True)
 class NoPart:
@@ -71,3 +76,6 @@ class NoPart:
         if record is not None:
             raise EncodeError(f"{self.savevm_name} has no device part", path=context.path)
         return b""
+
+    def describe(self) -> None:
+        return None

@@ -70,6 +70,9 @@ class VirtioDeviceClass(Protocol):
     def save(self, record: Record | None, context: DeviceContext) -> bytes:
         """Write the device's own part."""
 
+    def describe(self) -> dict[str, Any] | None:
+        """The device part's layout as JSON, None if there is none."""
+
 
 def _queues(transport: Transport, config: Record) -> Description:
     layout = transport.queue_layout(config)
@@ -127,11 +130,23 @@ class VirtioCodec:
         return b"".join(parts)
 
     def describe(self) -> dict[str, Any]:
+        from vmstate.schema import description_to_json
+
+        from .transport import PciTransport
+
+        layouts = (
+            [(False, True), (False, False)] if isinstance(self.transport, PciTransport) else [(True, False)]
+        )
         return {
-            "layout": "virtio_save",
+            "layout": "virtio_save: transport config, common, queues, device part, virtio subsections",
             "transport": self.transport.name,
+            "common": description_to_json(COMMON_HEAD, _top=False),
+            "queues": [
+                description_to_json(queues_description(vring_align=a, vector=v), _top=False) for a, v in layouts
+            ],
             "device": self.device_class.savevm_name,
-            "parts": ["transport config", "common", "queues", "device", "virtio subsections"],
+            "device_part": self.device_class.describe(),
+            "virtio": description_to_json(self._virtio, _top=False),
         }
 
 

@@ -182,6 +182,8 @@ class StreamReader:
                 yield footer
 
     def _file_header(self, r: ByteReader) -> FileHeader:
+        if not r.peek(1):
+            raise TruncatedError("empty input: not a QEMU migration stream", offset=0)
         magic = r.u32()
         if magic != QEMU_MAGIC:
             raise MalformedError(f"not a QEMU migration stream: magic {magic:#010x}, expected {QEMU_MAGIC:#010x}", offset=0)

@@ -122,3 +122,35 @@ def test_broken_subsection_is_rejected_by_qemu_and_by_us(pc_stream: Path, tmp_pa
     with pytest.raises(VersionError) as caught:
         decode(description, ByteReader(io.BytesIO(bytes(data[start:])), base_offset=start), 11)
     assert "virtio/device_endian" in caught.value.path
+
+
+PSERIES_MODERN = [
+    "qemu-system-ppc64", "-M", "pseries", "-S", "-nodefaults", "-nographic", "-m", "256",
+    "-global", "spapr-pci-host-bridge.dma_win_size=0x1000000",
+    "-device", "virtio-rng-pci,disable-legacy=on",
+]
+
+
+def test_we_predict_qemus_own_resave_of_a_version_1_device_on_pseries(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """A VERSION_1 device from a little-endian guest travels without virtio/device_endian;
+    the destination then holds the target default (BIG) and its next save carries it."""
+    from devices.virtio.features import VIRTIO_F_VERSION_1
+
+    paused = _paused_stream(PSERIES_MODERN, tmp_path_factory, "pseries-modern.mig")
+
+    def negotiated_by_le_guest(_idstr: str, device: VirtIODevice) -> None:
+        device.guest_features |= 1 << VIRTIO_F_VERSION_1
+        device.device_endian = Endian.LITTLE  # as a ppc64le guest's reset leaves it
+
+    ours = tmp_path / "v1.mig"
+    assert _edit(paused, ours, negotiated_by_le_guest) == 1
+    assert b"virtio/device_endian" not in ours.read_bytes()
+    (predicted,) = _devices(ours).values()
+    assert predicted.device_endian == Endian.BIG
+    resaved = tmp_path / "resaved.mig"
+    assert load_and_resave(PSERIES_MODERN, ours, tmp_path, resaved) == "completed"
+    (actual,) = _devices(resaved).values()
+    assert list(actual.record.subsections) == predicted.subsections_needed()
+    assert actual.record.subsections["virtio/device_endian"].fields["device_endian"] == Endian.BIG

@@ -121,3 +121,20 @@ def test_targets_from_machine_names_and_sections() -> None:
     assert target_for_machine("s390-ccw-virtio-7.2") is None
     assert guess_target(["spapr", "ram"]) is PPC64
     assert guess_target(["timer", "0000:00:02.0/virtio-net"]) is X86_64
+
+
+@pytest.mark.parametrize(
+    ("name", "endian", "carried"),
+    [
+        ("virt-7.2-bare-be-mmio.mig.xz", Endian.BIG, True),  # guest reset with SCTLR_EL1.EE = 1
+        ("virt-7.2-bare-le-mmio.mig.xz", Endian.LITTLE, False),  # the same program without EE
+        ("pseries-7.2-booted-ppc64le-legacy.mig.xz", Endian.LITTLE, True),  # the seed's scenario
+        ("pc-7.2-booted-virtio-legacy.mig.xz", Endian.LITTLE, False),
+    ],
+)
+def test_real_guests_device_endian(corpus_file, name: str, endian: Endian, carried: bool) -> None:  # type: ignore[no-untyped-def]
+    devices = _devices(corpus_file(name))
+    assert len(devices) == 6
+    for device in devices:
+        assert device.device_endian == endian
+        assert ("virtio/device_endian" in device.record.subsections) == carried

@@ -90,7 +90,7 @@ def _fields(entries: list[Any], where: str, limits: Limits, depth: int) -> tuple
         name = _get(entry, "name", str, here)
         if "index" in entry:
             # An array QEMU expanded element by element: gather the run.
-            elements = []
+            elements: list[Kind] = []
             while i < len(entries) and isinstance(entries[i], dict) and entries[i].get("name") == name and "index" in entries[i]:
                 if entries[i]["index"] != len(elements):
                     raise _bad(f"index {entries[i]['index']!r} out of order", f"{where}.fields[{i}]")

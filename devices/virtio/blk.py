@@ -28,7 +28,7 @@ __all__ = ["VirtIOBlockRequest", "VIRTIO_BLK", "VirtioBlkPart"]
 
 
 def _multiqueue(view: Any, version: int) -> bool:
-    return bool(view.num_queues > 1)
+    return bool(getattr(view, "num_queues", 1) > 1)
 
 
 @state(name="virtio-blk request", version=1, minimum_version=1)

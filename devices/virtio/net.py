@@ -27,11 +27,12 @@ RSS_MAX_KEY_SIZE = 40
 
 
 def _multiqueue(view: Any, version: int) -> bool:
-    return bool(view.max_queue_pairs_config > 1)
+    # outside a virtio section (a bare VirtIONet) there is one queue pair
+    return bool(getattr(view, "max_queue_pairs_config", 1) > 1)
 
 
 def _guest_offloads(view: Any, version: int) -> bool:
-    return has_feature(view.guest_features_lo, VIRTIO_NET_F_CTRL_GUEST_OFFLOADS)
+    return has_feature(getattr(view, "guest_features_lo", 0), VIRTIO_NET_F_CTRL_GUEST_OFFLOADS)
 
 
 def _v8_on(view: Any, version: int) -> bool:

@@ -53,10 +53,8 @@ def _is_virtio(record: StreamRecord) -> bool:
     return isinstance(record, DeviceState) and vmsd_name_of(record.idstr) in DEVICE_CLASSES and "virtio" in record.record.fields
 
 
-def _target(record: StreamRecord, current: Target | None, idstrs: list[str]) -> Target:
-    if current is not None:
-        return current
-    return guess_target(idstrs)
+def _target(current: Target | None, idstrs: list[str]) -> Target:
+    return current if current is not None else guess_target(idstrs)
 
 
 def virtio_devices(source: BinaryIO, *, target: Target | None = None) -> Iterable[tuple[str, VirtIODevice]]:
@@ -72,7 +70,7 @@ def virtio_devices(source: BinaryIO, *, target: Target | None = None) -> Iterabl
         if _is_virtio(record):
             assert isinstance(record, DeviceState)
             yield record.idstr, VirtIODevice.from_record(
-                vmsd_name_of(record.idstr), record.record.fields["virtio"], _target(record, target, seen)
+                vmsd_name_of(record.idstr), record.record.fields["virtio"], _target(target, seen)
             )
 
 
@@ -94,7 +92,7 @@ def edit_virtio_devices(source: BinaryIO, sink: BinaryIO, edit: Edit, *, target:
         if _is_virtio(record):
             assert isinstance(record, DeviceState)
             device = VirtIODevice.from_record(
-                vmsd_name_of(record.idstr), record.record.fields["virtio"], _target(record, target, seen)
+                vmsd_name_of(record.idstr), record.record.fields["virtio"], _target(target, seen)
             )
             edit(record.idstr, device)
             fields = dict(record.record.fields, virtio=device.to_record())

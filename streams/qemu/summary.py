@@ -80,14 +80,14 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
             for block in record.blocks:
                 blocks.setdefault(block.name, _Block(block.name, block.length))
         elif isinstance(record, (RamPage, RamZero)):
-            block = blocks[record.block]
-            block.digest.update(record.offset.to_bytes(8, "big"))
+            entry = blocks[record.block]
+            entry.digest.update(record.offset.to_bytes(8, "big"))
             if isinstance(record, RamPage):
-                block.pages += 1
-                block.digest.update(record.data)
+                entry.pages += 1
+                entry.digest.update(record.data)
             else:
-                block.zero_pages += 1
-                block.digest.update(bytes((record.fill,)))
+                entry.zero_pages += 1
+                entry.digest.update(bytes((record.fill,)))
         elif isinstance(record, HtabChunk):
             htab_chunks += 1
         elif isinstance(record, SectionFooter):

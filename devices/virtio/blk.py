@@ -16,7 +16,7 @@ import attrs
 from vmstate import field, state, struct
 from vmstate.description import Description, Record
 from vmstate.engine import decode, encode
-from vmstate.errors import EncodeError, LimitExceededError
+from vmstate.errors import EncodeError, LimitExceededError, MalformedError
 from vmstate.kinds import INT8, UINT32
 from vmstate.typed import description_of
 from vmstate.wire import ByteReader
@@ -57,6 +57,8 @@ class VirtioBlkPart:
     def load(self, reader: ByteReader, context: DeviceContext) -> Record:
         requests: list[Record] = []
         path = (*context.path, "requests")
+        # each in-flight request holds a descriptor chain head: no more than the rings' slots
+        slots = sum(int(q.fields["num"]) for q in context.common["vq"])
         while True:
             if reader.peek(1) == b"\x00":
                 reader.skip(1)
@@ -66,6 +68,10 @@ class VirtioBlkPart:
                     f"more than limits.max_array_count = {context.limits.max_array_count} requests",
                     offset=reader.offset,
                     path=path,
+                )
+            if len(requests) >= slots:
+                raise MalformedError(
+                    f"more than {slots} requests in flight, the number of ring slots", offset=reader.offset, path=path
                 )
             requests.append(
                 decode(_request(), reader, 1, limits=context.limits, path=(*path, len(requests)), scopes=(context.common,))

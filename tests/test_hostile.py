@@ -168,3 +168,21 @@ def test_error_message_names_offset_section_and_field() -> None:
             pass
     text = str(info.value)
     assert "in timer" in text and "at 0x" in text
+
+
+def test_a_vmdesc_entry_without_vmsd_name_must_be_a_save_state_section() -> None:
+    from vmstate.description import Buffer
+    from vmstate.vmdesc import OLD_STYLE_VERSION, description_from_vmdesc
+
+    slirp = {"name": "slirp", "instance_id": 0, "size": 131, "fields": [{"name": "data", "size": 131, "type": "buffer"}]}
+    description = description_from_vmdesc(slirp)
+    assert (description.name, description.version) == ("slirp", OLD_STYLE_VERSION)
+    assert [(f.name, f.kind) for f in description.fields] == [("data", Buffer(size=131, type_name="buffer"))]
+    for bad in (
+        {"name": "x", "fields": [{"name": "data", "size": 1, "type": "buffer"}, {"name": "more", "size": 1, "type": "buffer"}]},
+        {"name": "x", "fields": [{"name": "other", "size": 1, "type": "buffer"}]},
+        {"name": "x", "fields": [{"name": "data", "size": -1, "type": "buffer"}]},
+        {"fields": [{"name": "data", "size": 1, "type": "buffer"}]},
+    ):
+        with pytest.raises(MalformedError):
+            description_from_vmdesc(bad)

@@ -18,7 +18,10 @@ from .description import Array, Bool, Buffer, Description, Field, Int, Items, Ki
 from .errors import LimitExceededError, MalformedError
 from .limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["description_from_vmdesc", "vmdesc_body_size", "vmdesc_from_description"]
+__all__ = ["description_from_vmdesc", "vmdesc_body_size", "vmdesc_from_description", "OLD_STYLE_VERSION"]
+
+#: version window of a description built for a ``save_state`` section: its vmdesc names no version
+OLD_STYLE_VERSION = 0xFFFFFFFF
 
 _INT_TYPES: dict[str, tuple[int, bool]] = {
     "uint8": (1, False),
@@ -124,6 +127,8 @@ def description_from_vmdesc(
     where = _where or "device"
     if _depth > limits.max_depth:
         raise LimitExceededError(f"vmdesc {where}: nesting deeper than limits.max_depth = {limits.max_depth}")
+    if not _depth and isinstance(vmsd, dict) and "vmsd_name" not in vmsd:
+        return _old_style(vmsd, limits, where)
     name = _get(vmsd, "vmsd_name", str, where)
     version = _count(vmsd, "version", 1 << 32, "max_version", where)
     fields = _fields(_get(vmsd, "fields", list, where), where, limits, _depth)
@@ -146,6 +151,25 @@ def description_from_vmdesc(
         fields=fields,
         subsections=subsections,
         needed=_always if _depth else None,
+    )
+
+
+def _old_style(entry: dict[str, Any], limits: Limits, where: str) -> Description:
+    """A section saved by a ``save_state`` handler (e.g. ``slirp``): one opaque ``data`` buffer.
+
+    QEMU describes such a section by its name and size only: no vmsd name, no
+    version, a single ``data`` field of type ``buffer``.
+    """
+    name = _get(entry, "name", str, where)
+    fields = _get(entry, "fields", list, where)
+    if len(fields) != 1 or not isinstance(fields[0], dict) or fields[0].get("name") != "data":
+        raise _bad("no 'vmsd_name', and not a save_state section (one 'data' field)", where)
+    size = _count(fields[0], "size", limits.max_section_body, "max_section_body", f"{where}.fields[0]")
+    return Description(
+        name=name,
+        version=OLD_STYLE_VERSION,
+        minimum_version=0,
+        fields=(Field(name="data", kind=Buffer(size=size, type_name="buffer")),),
     )
 
 
@@ -189,6 +213,8 @@ def vmdesc_from_description(description: Description) -> dict[str, Any]:
             fields.append(entry)
         else:
             fields.append(_vmdesc_field(f.name, kind))
+    if description.version == OLD_STYLE_VERSION:
+        return {"fields": fields}  # a save_state section: QEMU names no vmsd and no version
     out: dict[str, Any] = {"vmsd_name": description.name, "version": description.version, "fields": fields}
     if description.subsections:
         out["subsections"] = [vmdesc_from_description(s) for s in description.subsections]

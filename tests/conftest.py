@@ -9,11 +9,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "compat_fixtures" / "streams"
+#: the README's example pair (real QEMU streams with a slirp ``save_state`` section)
+EXAMPLES = ROOT / "compat_fixtures" / "examples"
 
 
 def stream_files() -> list[Path]:
-    """Every ``*.mig`` (or ``*.mig.xz``/``.gz``) in the corpus and in $VMSTATE_STREAM_DIRS."""
-    dirs = [CORPUS] + [Path(d) for d in os.environ.get("VMSTATE_STREAM_DIRS", "").split(os.pathsep) if d]
+    """Every ``*.mig`` (or ``*.mig.xz``/``.gz``) in the corpus, the examples and $VMSTATE_STREAM_DIRS."""
+    dirs = [CORPUS, EXAMPLES] + [Path(d) for d in os.environ.get("VMSTATE_STREAM_DIRS", "").split(os.pathsep) if d]
     return sorted(p for d in dirs for pattern in ("*.mig", "*.mig.xz", "*.mig.gz") for p in d.glob(pattern))
 
 

@@ -242,3 +242,12 @@ def main() -> None:
     cli(obj={})
 
 
+def _add_diff() -> None:
+    from .diff.cli import migration_diff
+
+    cli.add_command(migration_diff, name="diff")
+
+
+_add_diff()
+
+

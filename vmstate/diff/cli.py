@@ -1,0 +1,127 @@
+"""The ``migration-diff`` command (also ``vmstate diff``).
+
+Exit status follows diff(1): 0 no differences, 1 differences, 2 trouble
+(one line on stderr with the byte offset and field path; ``--debug`` for a
+traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from vmstate import __version__
+from vmstate.errors import VMStateError
+
+__all__ = ["migration_diff", "main"]
+
+_COLORS = {"a": "red", "b": "green"}
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"migration-diff: error: {message}", err=True)
+    sys.exit(2)
+
+
+class _Bar:
+    """A progress bar on stderr per input (A, then B), shown only on a terminal."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._enabled = sys.stderr.isatty()
+        self._inputs = 0
+
+    def __call__(self, position: int, size: int | None, finished: bool) -> None:
+        if not self._enabled or not size:
+            return
+        if self._bar is None:
+            label = f"reading {'AB'[min(self._inputs, 1)]}"
+            self._bar = click.progressbar(length=size, label=label, file=sys.stderr, show_eta=True)
+            self._bar.__enter__()
+        target = size if finished else min(size, position)
+        if target > self._bar.pos:
+            self._bar.update(target - self._bar.pos)
+        if finished:
+            self.close()
+            self._inputs += 1
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _style(color: bool):  # type: ignore[no-untyped-def]
+    def style(text: str, role: str) -> str:
+        if not color:
+            return text
+        if role == "section":
+            return click.style(text, bold=True)
+        return click.style(text, fg=_COLORS.get(role))
+
+    return style
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migration-diff")
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("--ignore", "ignores", multiple=True, metavar="GLOB",
+              help="Leave out fields whose PATH or SECTION:PATH matches (and sections whose name matches); repeatable.")
+@click.option("--section", "sections", multiple=True, metavar="GLOB",
+              help="Compare only sections whose idstr (or ram/BLOCK) matches; repeatable.")
+@click.option("--summary", is_flag=True, help="One line per differing section or RAM block.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema in the README).")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def migration_diff(
+    a: Path, b: Path, ignores: tuple[str, ...], sections: tuple[str, ...], summary: bool, as_json: bool,
+    color: str, debug: bool,
+) -> None:
+    """Show field by field how migration stream or snapshot B differs from A.
+
+    A and B may each be a QEMU migration stream (plain, xz or gzip) or a
+    snapshot file in any of our codecs. Exit 0 if they are the same, 1 if
+    they differ, 2 on trouble.
+    """
+    from .filters import Filters
+    from .render import render_summary, render_text, report_to_json
+    from .run import diff_files
+
+    bar = _Bar()
+    try:
+        report = diff_files(a, b, Filters.from_globs(sections, ignores), bar)
+    except VMStateError as error:
+        bar.close()
+        if debug:
+            traceback.print_exc()
+            sys.exit(2)
+        _fail(str(error))
+    except OSError as error:
+        bar.close()
+        if debug:
+            traceback.print_exc()
+            sys.exit(2)
+        _fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "))
+    bar.close()
+    use_color = color == "always" or (color == "auto" and sys.stdout.isatty() and not as_json)
+    try:
+        if as_json:
+            click.echo(json.dumps(report_to_json(report), indent=2))
+        else:
+            render = render_summary if summary else render_text
+            for line in render(report, _style(use_color)):
+                click.echo(line, color=use_color)
+    except BrokenPipeError:
+        sys.stderr.close()
+    sys.exit(0 if report.identical else 1)
+
+
+def main() -> None:
+    """Entry point of the ``migration-diff`` script."""
+    migration_diff()

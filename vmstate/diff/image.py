@@ -1,0 +1,193 @@
+"""What one side of a diff holds: device sections as value trees, RAM as page tables.
+
+Device state is small and kept whole; RAM pages are hashed into on-disk
+``PageTable``s as they stream past, so memory does not grow with the guest.
+Iterative sections other than RAM (ppc64's ``spapr/htab``, anything we keep
+raw) are reduced to a digest and a count.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import attrs
+import xxhash
+
+from streams.qemu.records import (
+    Command,
+    Configuration,
+    DeviceState,
+    FileHeader,
+    HtabChunk,
+    HtabHeader,
+    RamBlockList,
+    RamPage,
+    RamZero,
+    RawBody,
+    SectionFooter,
+    SectionHeader,
+    SectionType,
+    StreamRecord,
+    TrailingData,
+)
+from vmstate.description import Record
+
+from .pages import PageTable, fill_digest, page_digest
+
+__all__ = ["SectionImage", "RamBlockImage", "StreamImage", "value_tree", "collect"]
+
+
+def value_tree(value: Any) -> Any:
+    """A decoded value as plain data: a Record becomes ``{"version", "fields", "subsections"}``."""
+    if isinstance(value, Record):
+        return {
+            "version": value.version,
+            "fields": {name: value_tree(v) for name, v in value.fields.items()},
+            "subsections": {name: value_tree(sub) for name, sub in value.subsections.items()},
+        }
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (list, tuple)):
+        return [value_tree(v) for v in value]
+    return value
+
+
+@attrs.define
+class SectionImage:
+    """One section of one side, keyed by (idstr, instance id)."""
+
+    idstr: str
+    instance_id: int
+    version: int | None
+    #: ``typed``, ``vmdesc``, ``raw`` (kept undecoded) or ``iterative``
+    source: str = "raw"
+    vmsd_name: str | None = None
+    tree: Any = None
+    raw: bytes | None = None
+    #: iterative sections: digest over their records and how many there were
+    digest: Any = None
+    records: int = 0
+
+
+@attrs.define
+class RamBlockImage:
+    """One RAM block: its announced length and its page table."""
+
+    name: str
+    length: int
+    table: PageTable = attrs.field(factory=PageTable)
+    pages: int = 0
+
+
+@attrs.define
+class StreamImage:
+    """Everything of one side that the comparison looks at."""
+
+    path: str
+    format: str
+    file_version: int | None = None
+    configuration: Any = None
+    sections: dict[tuple[str, int], SectionImage] = attrs.Factory(dict)
+    ram: dict[str, RamBlockImage] = attrs.Factory(dict)
+    page_size: int = 4096
+    commands: list[tuple[int, bytes]] = attrs.Factory(list)
+    trailing: bytes = b""
+    footers: bool = False
+
+    def close(self) -> None:
+        """Drop the page tables' temporary files."""
+        for block in self.ram.values():
+            block.table.close()
+
+
+def collect(
+    path: str,
+    format: str,
+    records: Iterable[StreamRecord],
+    *,
+    page_size: Callable[[], int] | None = None,
+    wanted: Callable[[str], bool] = lambda _idstr: True,
+) -> StreamImage:
+    """Read one side's records into a ``StreamImage``; ``wanted`` filters sections by idstr."""
+    image = StreamImage(path, format)
+    by_id: dict[int, SectionImage] = {}
+    current: SectionImage | None = None
+    pages_seen = False
+    try:
+        for record in records:
+            if isinstance(record, SectionHeader):
+                current = _section(image, by_id, record)
+            elif isinstance(record, (RamPage, RamZero)):
+                if not pages_seen and page_size is not None:
+                    image.page_size = page_size()
+                pages_seen = True
+                _page(image, record)
+            elif isinstance(record, DeviceState):
+                if current is not None and wanted(current.idstr):
+                    current.source, current.vmsd_name = record.source, record.description.name
+                    current.tree = value_tree(record.record)
+            elif isinstance(record, RawBody):
+                if current is not None and current.source == "iterative":
+                    _fold(current, record.data)
+                elif current is not None and wanted(current.idstr):
+                    current.source, current.raw = "raw", record.data
+            elif isinstance(record, (HtabHeader, HtabChunk)):
+                if current is not None:
+                    _fold(current, repr(record).encode())
+            elif isinstance(record, RamBlockList):
+                for block in record.blocks:
+                    if block.name not in image.ram:
+                        image.ram[block.name] = RamBlockImage(block.name, block.length)
+            else:
+                _framing(image, record)
+    except BaseException:
+        image.close()
+        raise
+    image.sections = {key: s for key, s in image.sections.items() if wanted(s.idstr)}
+    return image
+
+
+def _section(image: StreamImage, by_id: dict[int, SectionImage], header: SectionHeader) -> SectionImage | None:
+    if header.kind in (SectionType.PART, SectionType.END):
+        return by_id.get(header.section_id)
+    assert header.idstr is not None and header.instance_id is not None
+    key = (header.idstr, header.instance_id)
+    section = SectionImage(header.idstr, header.instance_id, header.version)
+    if header.kind == SectionType.START:
+        section.source, section.digest = "iterative", xxhash.xxh3_128()
+    image.sections[key] = section
+    by_id[header.section_id] = section
+    return section
+
+
+def _fold(section: SectionImage, data: bytes) -> None:
+    section.digest.update(len(data).to_bytes(8, "big"))
+    section.digest.update(data)
+    section.records += 1
+
+
+def _page(image: StreamImage, record: RamPage | RamZero) -> None:
+    block = image.ram.get(record.block)
+    if block is None:
+        block = image.ram[record.block] = RamBlockImage(record.block, 0)
+    if isinstance(record, RamPage):
+        image.page_size = len(record.data) or image.page_size
+    index = record.offset // image.page_size
+    if isinstance(record, RamPage):
+        block.table.set(index, page_digest(record.data))
+    else:
+        block.table.set(index, fill_digest(record.fill, image.page_size))
+    block.pages += 1
+
+
+def _framing(image: StreamImage, record: StreamRecord) -> None:
+    if isinstance(record, FileHeader):
+        image.file_version = record.version
+    elif isinstance(record, Configuration):
+        image.configuration = value_tree(record.record)
+    elif isinstance(record, SectionFooter):
+        image.footers = True
+    elif isinstance(record, Command):
+        image.commands.append((record.command, record.data))
+    elif isinstance(record, TrailingData):
+        image.trailing += record.data

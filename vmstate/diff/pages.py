@@ -1,0 +1,125 @@
+"""Per-page digests of guest RAM, kept on disk so memory does not grow with the guest.
+
+One table per RAM block: page ``i``'s digest lives at byte ``i * DIGEST_SIZE``
+of a temporary file.  A page that was never sent reads back as all zeros
+(the sentinel ``ABSENT``); every stored digest has its low bit set, so no
+real digest equals it.  A page sent twice (precopy re-sends dirty pages)
+keeps its last content, as QEMU's loader would.  Page contents are hashed
+with xxHash's XXH3-128: the comparison needs speed, not secrecy.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Iterator
+
+import attrs
+import xxhash
+
+__all__ = ["DIGEST_SIZE", "ABSENT", "PageTable", "PageRange", "page_digest", "fill_digest", "compare_tables"]
+
+DIGEST_SIZE = 16
+ABSENT = bytes(DIGEST_SIZE)
+_FLUSH_AT = 1 << 16
+_CHUNK_PAGES = 4096
+
+
+def page_digest(data: bytes) -> bytes:
+    """The table entry for a page with these contents."""
+    digest = bytearray(xxhash.xxh3_128_digest(data))
+    digest[-1] |= 1
+    return bytes(digest)
+
+
+_FILL_CACHE: dict[tuple[int, int], bytes] = {}
+
+
+def fill_digest(fill: int, page_size: int) -> bytes:
+    """The entry for a page of one repeated byte (QEMU's ZERO records), equal to ``page_digest``'s."""
+    key = (fill, page_size)
+    if key not in _FILL_CACHE:
+        _FILL_CACHE[key] = page_digest(bytes((fill,)) * page_size)
+    return _FILL_CACHE[key]
+
+
+class PageTable:
+    """The digests of one RAM block's pages, written as pages stream past."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="vmstate-pages-")
+        self._fd = self._file.fileno()
+        self._run_start = 0
+        self._run = bytearray()
+        #: one past the highest page index stored
+        self.pages = 0
+
+    def set(self, index: int, digest: bytes) -> None:
+        """Record page ``index``'s digest (later calls win)."""
+        if self._run and index == self._run_start + len(self._run) // DIGEST_SIZE:
+            self._run += digest
+            if len(self._run) >= _FLUSH_AT:
+                self._flush()
+        else:
+            self._flush()
+            self._run_start = index
+            self._run += digest
+        self.pages = max(self.pages, index + 1)
+
+    def _flush(self) -> None:
+        if self._run:
+            os.pwrite(self._fd, self._run, self._run_start * DIGEST_SIZE)
+            self._run = bytearray()
+
+    def read(self, start: int, count: int) -> bytes:
+        """Entries ``start .. start+count-1``; never-written pages read as ``ABSENT``."""
+        self._flush()
+        data = os.pread(self._fd, count * DIGEST_SIZE, start * DIGEST_SIZE)
+        return data.ljust(count * DIGEST_SIZE, b"\0")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@attrs.frozen
+class PageRange:
+    """A run of consecutive pages that differ in the same way."""
+
+    first: int
+    count: int
+    #: ``changed`` (both sides sent it), ``only_a`` or ``only_b``
+    kind: str
+
+
+def _kind(a: bytes, b: bytes) -> str:
+    if a == ABSENT:
+        return "only_b"
+    if b == ABSENT:
+        return "only_a"
+    return "changed"
+
+
+def compare_tables(a: PageTable | None, b: PageTable | None) -> Iterator[PageRange]:
+    """Yield the differing page ranges of two tables, in page order, reading a chunk at a time."""
+    end = max(a.pages if a else 0, b.pages if b else 0)
+    run: PageRange | None = None
+    for start in range(0, end, _CHUNK_PAGES):
+        count = min(_CHUNK_PAGES, end - start)
+        chunk_a = a.read(start, count) if a else bytes(count * DIGEST_SIZE)
+        chunk_b = b.read(start, count) if b else bytes(count * DIGEST_SIZE)
+        if chunk_a == chunk_b:
+            continue
+        for i in range(count):
+            da = chunk_a[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
+            db = chunk_b[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
+            if da == db:
+                continue
+            kind, page = _kind(da, db), start + i
+            if run is not None and run.kind == kind and run.first + run.count == page:
+                run = attrs.evolve(run, count=run.count + 1)
+                continue
+            if run is not None:
+                yield run
+            run = PageRange(page, 1, kind)
+    if run is not None:
+        yield run

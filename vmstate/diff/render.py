@@ -1,0 +1,200 @@
+"""Show a ``DiffReport``: human lines (optionally coloured), a summary, or JSON.
+
+The JSON shape is versioned by ``JSON_SCHEMA`` and documented in the README
+("migration-diff output").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+from .compare import DiffReport, RamDiff, SectionDiff
+from .pages import PageRange
+from .values import FieldChange
+
+__all__ = ["render_text", "render_summary", "report_to_json", "JSON_SCHEMA"]
+
+JSON_SCHEMA = "vmstate-forge/migration-diff/1"
+_SHORT_BYTES = 16
+_MAX_RUNS = 8
+Style = Callable[[str, str], str]
+
+
+def _plain(text: str, _role: str) -> str:
+    return text
+
+
+def _section_name(idstr: str, instance_id: int) -> str:
+    return idstr if instance_id == 0 else f"{idstr}#{instance_id}"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value) if -65536 < value < 65536 else hex(value)
+    if isinstance(value, bytes):
+        return value.hex() if len(value) <= _SHORT_BYTES else f"{value[:_SHORT_BYTES].hex()}... ({len(value)} bytes)"
+    if isinstance(value, dict) and "fields" in value:
+        inner = ", ".join(f"{k}={_value(v)}" for k, v in value["fields"].items())
+        text = f"v{value.get('version')}: {inner}" if inner else f"v{value.get('version')}"
+        return text if len(text) <= 100 else text[:97] + "..."
+    if isinstance(value, list):
+        text = "[" + ", ".join(_value(v) for v in value[:8]) + (", ...]" if len(value) > 8 else "]")
+        return text
+    return str(value)
+
+
+def _byte_runs(a: bytes, b: bytes) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for i in range(max(len(a), len(b))):
+        if i < len(a) and i < len(b) and a[i] == b[i]:
+            continue
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def _change_text(change: FieldChange, style: Style) -> str:
+    old, new = style(_value(change.a), "a"), style(_value(change.b), "b")
+    if change.kind in ("only_a", "only_b"):
+        side, value = ("A", old) if change.kind == "only_a" else ("B", new)
+        return f"{change.path}: only in {side}: {value}"
+    if change.kind in ("subsection_only_a", "subsection_only_b"):
+        side, value = ("A", old) if change.kind == "subsection_only_a" else ("B", new)
+        return f"{change.path}: subsection only in {side} ({value})"
+    if isinstance(change.a, bytes) and isinstance(change.b, bytes) and max(len(change.a), len(change.b)) > _SHORT_BYTES:
+        runs = _byte_runs(change.a, change.b)
+        parts = []
+        for s, e in runs[:_MAX_RUNS]:
+            old_run, new_run = change.a[s:e][:_SHORT_BYTES].hex(), change.b[s:e][:_SHORT_BYTES].hex()
+            parts.append(f"[{s:#x}..{e - 1:#x}] {style(old_run, 'a')} -> {style(new_run, 'b')}")
+        more = f", and {len(runs) - _MAX_RUNS} more runs" if len(runs) > _MAX_RUNS else ""
+        return f"{change.path}: {len(change.a)} bytes, {sum(e - s for s, e in runs)} differ: " + ", ".join(parts) + more
+    return f"{change.path}: {old} -> {new}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _range_text(page_range: PageRange, page_size: int) -> str:
+    start = page_range.first * page_size
+    end = start + page_range.count * page_size - 1
+    what = {"changed": "changed", "only_a": "only in A", "only_b": "only in B"}[page_range.kind]
+    return f"{start:#x}-{end:#x}: {_count(page_range.count, 'page')} {what}"
+
+
+def _section_lines(section: SectionDiff, style: Style) -> Iterator[str]:
+    name = style(_section_name(section.idstr, section.instance_id), "section")
+    if section.status == "only_a":
+        yield f"{name}: section only in A (version {section.version_a})"
+    elif section.status == "only_b":
+        yield f"{name}: section only in B (version {section.version_b})"
+    else:
+        for change in section.changes:
+            yield f"{name}: {_change_text(change, style)}"
+
+
+def _ram_lines(ram: RamDiff, style: Style) -> Iterator[str]:
+    name = style(f"ram/{ram.block}", "section")
+    if ram.status != "changed":
+        side = "A" if ram.status == "only_a" else "B"
+        yield f"{name}: RAM block only in {side}"
+    if ram.length_a != ram.length_b and ram.status == "changed":
+        yield f"{name}: length {style(_value(ram.length_a), 'a')} -> {style(_value(ram.length_b), 'b')}"
+    if ram.differing_pages:
+        ranges = _count(len(ram.ranges) + ram.more_ranges, "range")
+        yield f"{name}: {_count(ram.differing_pages, 'page')} differ in {ranges}"
+        for page_range in ram.ranges:
+            yield f"  {_range_text(page_range, ram.page_size)}"
+        if ram.more_ranges:
+            yield f"  ... and {ram.more_ranges} more ranges"
+
+
+def render_text(report: DiffReport, style: Style = _plain) -> Iterator[str]:
+    """Every difference, one per line, in stream order."""
+    yield f"--- A: {report.a[0]} ({report.a[1]})"
+    yield f"+++ B: {report.b[0]} ({report.b[1]})"
+    for change in report.header:
+        yield f"{style('stream', 'section')}: {_change_text(change, style)}"
+    for section in report.sections:
+        yield from _section_lines(section, style)
+    for ram in report.ram:
+        yield from _ram_lines(ram, style)
+    if report.identical:
+        yield "no differences"
+
+
+def render_summary(report: DiffReport, style: Style = _plain) -> Iterator[str]:
+    """One line per differing section or RAM block, then totals."""
+    yield f"--- A: {report.a[0]} ({report.a[1]})"
+    yield f"+++ B: {report.b[0]} ({report.b[1]})"
+    if report.header:
+        yield f"{style('stream', 'section')}: {len(report.header)} header differences"
+    for section in report.sections:
+        name = style(_section_name(section.idstr, section.instance_id), "section")
+        if section.status == "changed":
+            yield f"{name}: {_count(len(section.changes), 'field')} differ"
+        else:
+            yield f"{name}: only in {'A' if section.status == 'only_a' else 'B'}"
+    for ram in report.ram:
+        yield f"{style('ram/' + ram.block, 'section')}: {_count(ram.differing_pages, 'page')} differ"
+    if report.identical:
+        yield "no differences"
+    else:
+        pages = sum(r.differing_pages for r in report.ram)
+        yield f"{_count(len(report.sections), 'section')} differ, {_count(pages, 'RAM page')} differ"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def _change_json(change: FieldChange) -> dict[str, Any]:
+    return {"path": change.path, "kind": change.kind, "a": _json_value(change.a), "b": _json_value(change.b)}
+
+
+def report_to_json(report: DiffReport) -> dict[str, Any]:
+    """The report in the documented JSON shape (``schema`` = ``JSON_SCHEMA``)."""
+    return {
+        "schema": JSON_SCHEMA,
+        "a": {"path": report.a[0], "format": report.a[1]},
+        "b": {"path": report.b[0], "format": report.b[1]},
+        "identical": report.identical,
+        "header": [_change_json(c) for c in report.header],
+        "sections": [
+            {
+                "section": s.idstr,
+                "instance_id": s.instance_id,
+                "status": s.status,
+                "version": {"a": s.version_a, "b": s.version_b},
+                "changes": [_change_json(c) for c in s.changes],
+            }
+            for s in report.sections
+        ],
+        "ram": [
+            {
+                "block": r.block,
+                "status": r.status,
+                "length": {"a": r.length_a, "b": r.length_b},
+                "page_size": r.page_size,
+                "differing_pages": r.differing_pages,
+                "ranges": [
+                    {"first_page": p.first, "pages": p.count, "kind": p.kind,
+                     "start": p.first * r.page_size, "end": (p.first + p.count) * r.page_size}
+                    for p in r.ranges
+                ],
+                "more_ranges": r.more_ranges,
+            }
+            for r in report.ram
+        ],
+    }

@@ -1,0 +1,100 @@
+"""Open either kind of input as a sequence of stream records.
+
+``migration-diff`` compares QEMU streams (plain, xz or gzip) and our snapshot
+files (msgpack, CBOR or JSON) in any mix: both read as the same
+``StreamRecord``s, so the comparison never knows which it got.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterator
+
+import attrs
+
+from streams.qemu.records import QEMU_MAGIC, StreamRecord
+from vmstate.errors import MalformedError
+
+__all__ = ["Source", "open_source"]
+
+_QEMU_HEAD = QEMU_MAGIC.to_bytes(4, "big")
+
+
+@attrs.frozen
+class Source:
+    """One opened input: what it is and its records."""
+
+    path: str
+    #: ``qemu`` or the snapshot codec (``msgpack``, ``cbor``, ``json``)
+    format: str
+    records: Iterator[StreamRecord]
+    #: bytes of input consumed so far, for progress (None if unknown)
+    position: Callable[[], int | None]
+    size: int | None
+    #: the target page size, once the records read so far have told it
+    page_size: Callable[[], int] | None = None
+
+
+def _registry() -> Any:
+    from devices import DEFAULT_REGISTRY
+
+    return DEFAULT_REGISTRY
+
+
+def _snapshot_reader(handle: BinaryIO) -> tuple[str, Iterator[StreamRecord]] | None:
+    try:
+        from streams import selfdesc
+    except ImportError:  # pragma: no cover - the snapshot codecs are optional here
+        return None
+    is_snapshot = getattr(selfdesc, "is_snapshot", None)
+    if is_snapshot is None:  # pragma: no cover - the package is being written
+        return None
+    head = handle.read(64)
+    handle.seek(0)
+    if not is_snapshot(head):
+        return None
+    codec = getattr(selfdesc, "codec_of", lambda _head: "snapshot")(head)
+    return codec, selfdesc.read_records(handle, descriptions=_registry())
+
+
+@contextlib.contextmanager
+def open_source(path: str | Path) -> Iterator[Source]:
+    """Open ``path`` as a QEMU stream or a snapshot file, whichever it is."""
+    from streams.qemu import StreamReader
+    from streams.qemu.files import open_stream
+
+    with open_stream(path) as handle:
+        head = handle.read(4)
+        handle.seek(0)
+        size = _size(handle)
+        position = _position(handle)
+        if head == _QEMU_HEAD:
+            reader = StreamReader(handle, descriptions=_registry())
+            yield Source(str(path), "qemu", iter(reader), position, size, lambda: reader.page_size)
+            return
+        snapshot = _snapshot_reader(handle)
+        if snapshot is None:
+            if not head:
+                raise MalformedError(f"{path}: empty file: not a QEMU stream or a snapshot", offset=0)
+            raise MalformedError(f"{path}: not a QEMU stream or a snapshot (starts with {head.hex()})", offset=0)
+        yield Source(str(path), snapshot[0], snapshot[1], position, size)
+
+
+def _size(handle: BinaryIO) -> int | None:
+    try:
+        end = handle.seek(0, 2)
+        handle.seek(0)
+        return end
+    except (OSError, ValueError):
+        return None
+
+
+def _position(handle: BinaryIO) -> Callable[[], int | None]:
+    def position() -> int | None:
+        try:
+            return handle.tell()
+        except (OSError, ValueError):
+            return None
+
+    return position

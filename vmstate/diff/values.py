@@ -1,0 +1,142 @@
+"""Field-level differences between two decoded sections.
+
+Both sides are value trees (``image.value_tree``): a record is
+``{"version", "fields", "subsections"}``.  The walk descends only into
+subtrees that differ (a virtio device has 1,024 queue slots, nearly all
+equal); where two lists differ in length, DeepDiff aligns their items so an
+inserted element is one change.  Paths come out in our notation
+(``virtio.vq[0].last_avail_idx``, ``virtio.virtio/device_endian``), in wire
+order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from deepdiff import DeepDiff
+from deepdiff.helper import NotPresent
+
+__all__ = ["FieldChange", "compare_trees", "display_path"]
+
+@attrs.frozen
+class FieldChange:
+    """One difference inside a section."""
+
+    path: str
+    #: ``changed``, ``only_a``, ``only_b``, ``version`` (a record's version) or ``subsection_only_a/b``
+    kind: str
+    a: Any = None
+    b: Any = None
+
+
+def display_path(tokens: list[Any]) -> str:
+    """Render a DeepDiff path list over value trees in our notation."""
+    text = ""
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if isinstance(token, int):
+            text += f"[{token}]"
+            i += 1
+            continue
+        if token in ("fields", "subsections") and i + 1 < len(tokens):
+            name = str(tokens[i + 1])
+            text = f"{text}.{name}" if text else name
+            i += 2
+            continue
+        if token == "version":
+            text = f"{text}.(version)" if text else "(version)"
+        else:
+            text = f"{text}.{token}" if text else str(token)
+        i += 1
+    return text
+
+
+def _order(tree_a: Any, tree_b: Any, tokens: list[Any]) -> tuple[int, ...]:
+    """A sort key following wire order: each step's position in whichever side has it."""
+    key: list[int] = []
+    for token in tokens:
+        node = tree_a if isinstance(tree_a, (dict, list)) else tree_b
+        if isinstance(node, dict):
+            names = list(node)
+            if isinstance(tree_b, dict):
+                names += [n for n in tree_b if n not in node]
+            if token in ("version", "fields", "subsections"):
+                key.append({"version": 0, "fields": 1, "subsections": 2}[token])
+            else:
+                key.append(names.index(token) if token in names else len(names))
+        elif isinstance(token, int):
+            key.append(token)
+        tree_a = _step(tree_a, token)
+        tree_b = _step(tree_b, token)
+    return tuple(key)
+
+
+def _step(node: Any, token: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(token)
+    if isinstance(node, list) and isinstance(token, int) and token < len(node):
+        return node[token]
+    return None
+
+
+def _kind(tokens: list[Any], a: Any, b: Any) -> str:
+    subsection = len(tokens) >= 2 and tokens[-2] == "subsections"
+    if isinstance(a, NotPresent):
+        return "subsection_only_b" if subsection else "only_b"
+    if isinstance(b, NotPresent):
+        return "subsection_only_a" if subsection else "only_a"
+    if tokens and tokens[-1] == "version":
+        return "version"
+    return "changed"
+
+
+def _same_item(x: Any, y: Any, level: Any = None) -> bool:
+    return bool(x == y)
+
+
+def _deepdiff(tree_a: Any, tree_b: Any, prefix: list[Any], found: list[tuple[list[Any], Any, Any]]) -> None:
+    diff = DeepDiff(tree_a, tree_b, view="tree", verbose_level=2, iterable_compare_func=_same_item)
+    for report_type, levels in diff.items():
+        if report_type == "iterable_item_moved":
+            continue  # an equal item shifted by an insertion or removal: not a change
+        for level in levels:
+            found.append((prefix + level.path(output_format="list"), level.t1, level.t2))
+
+
+def _walk(a: Any, b: Any, tokens: list[Any], found: list[tuple[list[Any], Any, Any]]) -> None:
+    """Descend where both sides have the same shape, skipping equal subtrees."""
+    if a == b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if key not in b or key not in a:
+                found.append(([*tokens, key], a.get(key, _ABSENT), b.get(key, _ABSENT)))
+            else:
+                _walk(a[key], b[key], [*tokens, key], found)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for index, (x, y) in enumerate(zip(a, b)):
+            _walk(x, y, [*tokens, index], found)
+    elif isinstance(a, list) and isinstance(b, list):
+        # Lengths differ: DeepDiff lines the items up (an insertion is one change, not a cascade).
+        _deepdiff(a, b, tokens, found)
+    else:
+        found.append((tokens, a, b))
+
+
+_ABSENT = NotPresent()
+
+
+def compare_trees(tree_a: Any, tree_b: Any) -> list[FieldChange]:
+    """Every difference between two sections' value trees, in wire order."""
+    found: list[tuple[list[Any], Any, Any]] = []
+    _walk(tree_a, tree_b, [], found)
+    changes: list[tuple[tuple[int, ...], FieldChange]] = []
+    for tokens, t1, t2 in found:
+        kind = _kind(tokens, t1, t2)
+        a = None if isinstance(t1, NotPresent) else t1
+        b = None if isinstance(t2, NotPresent) else t2
+        changes.append((_order(tree_a, tree_b, tokens), FieldChange(display_path(tokens), kind, a, b)))
+    changes.sort(key=lambda item: item[0])
+    return [change for _, change in changes]

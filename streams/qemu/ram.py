@@ -19,6 +19,12 @@ from .records import RamBlock, RamBlockList, RamEos, RamFlag, RamPage, RamZero
 __all__ = ["RamCodec"]
 
 _U64 = 8
+# Plain ints: IntFlag arithmetic costs microseconds per page on a hot path.
+_CONTINUE = int(RamFlag.CONTINUE)
+_EOS = int(RamFlag.EOS)
+_MEM_SIZE = int(RamFlag.MEM_SIZE)
+_ZERO = int(RamFlag.ZERO)
+_PAGE = int(RamFlag.PAGE)
 _UNSUPPORTED = {
     RamFlag.XBZRLE: "XBZRLE-compressed pages",
     RamFlag.COMPRESS_PAGE: "zlib-compressed pages",
@@ -42,27 +48,28 @@ class RamCodec:
     def decode_body(self, reader: ByteReader) -> Iterator[RamBlockList | RamPage | RamZero | RamEos]:
         """Yield the records of one RAM section body, ending with ``RamEos``."""
         mask = self.page_size - 1
+        page_size = self.page_size
         while True:
             start = reader.offset
             value = reader.u64()
             flags, address = value & mask, value & ~mask
-            kind = flags & ~RamFlag.CONTINUE
-            if kind == RamFlag.EOS:
+            kind = flags & ~_CONTINUE
+            if kind == _EOS:
                 yield RamEos(value)
                 return
-            if kind == RamFlag.MEM_SIZE:
+            if kind == _MEM_SIZE:
                 yield self._decode_blocks(reader, address)
-            elif kind in (RamFlag.ZERO, RamFlag.PAGE):
+            elif kind == _PAGE or kind == _ZERO:
                 block = self._block_name(reader, flags, start)
                 if address >= self.blocks[block].length:
                     raise MalformedError(
                         f"page at {address:#x} lies outside RAM block {block!r} of {self.blocks[block].length:#x} bytes",
                         offset=start,
                     )
-                if kind == RamFlag.ZERO:
+                if kind == _ZERO:
                     yield RamZero(block, address, flags, reader.u8())
                 else:
-                    yield RamPage(block, address, flags, reader.read(self.page_size))
+                    yield RamPage(block, address, flags, reader.read(page_size))
             else:
                 unsupported = [text for flag, text in _UNSUPPORTED.items() if kind & flag]
                 if unsupported:
@@ -74,7 +81,7 @@ class RamCodec:
         return reader.read(length).decode("latin-1")
 
     def _block_name(self, reader: ByteReader, flags: int, start: int) -> str:
-        if flags & RamFlag.CONTINUE:
+        if flags & _CONTINUE:
             if self._last_block is None:
                 raise MalformedError("CONTINUE flag on the first page record", offset=start)
             return self._last_block

@@ -58,6 +58,7 @@ def vm(argv: list[str], workdir: Path) -> Iterator[Any]:
     finally:
         proc.kill()
         proc.wait()
+        sock.unlink(missing_ok=True)
 
 
 def command(qmp: Any, execute: str, **arguments: Any) -> Any:

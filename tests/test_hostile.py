@@ -35,8 +35,8 @@ def reduced(name: str) -> tuple[bytes, int]:
     return out.getvalue(), eof
 
 
-def parse(data: bytes) -> list[object]:
-    return list(StreamReader(io.BytesIO(data), descriptions=DEFAULT_REGISTRY))
+def parse(data: bytes, batch_pages: bool = False) -> list[object]:
+    return list(StreamReader(io.BytesIO(data), descriptions=DEFAULT_REGISTRY, batch_pages=batch_pages))
 
 
 SMALL = ["pc-2.2-virtio-all.mig", "pc-7.2-virtio-all-legacy.mig", "virt-7.2-virtio-mmio-all.mig", "pseries-2.2-virtio-all.mig"]
@@ -113,7 +113,7 @@ def test_random_mutations_give_only_typed_errors(name: str, draw: st.DataObject)
         else:
             data[at:at] = draw.draw(st.binary(min_size=1, max_size=16))
     try:
-        parse(bytes(data))
+        parse(bytes(data), batch_pages=draw.draw(st.booleans()))
     except VMStateError as error:
         if isinstance(error, DecodeError):
             assert error.offset is not None or error.section == "vmdesc", error

@@ -78,7 +78,7 @@ def dump(ctx: click.Context, stream: Path, as_json: bool) -> None:
         from streams.qemu.files import open_stream
 
         with open_stream(stream) as source:
-            summary = summarize(StreamReader(source, descriptions=_registry()))
+            summary = summarize(StreamReader(source, descriptions=_registry(), batch_pages=True))
         if as_json:
             click.echo(json.dumps(summary, indent=2))
         else:

@@ -22,6 +22,7 @@ from .records import (
     RamBlockList,
     RamEos,
     RamPage,
+    RamPageRun,
     RamZero,
     RawBody,
     SectionHeader,
@@ -63,7 +64,7 @@ class CheckReport:
         return sum(s.raw_bytes for s in self.sections)
 
 
-_STRUCTURED = (RamBlockList, RamPage, RamZero, RamEos, HtabHeader, HtabChunk, HtabEnd)
+_STRUCTURED = (RamBlockList, RamPage, RamPageRun, RamZero, RamEos, HtabHeader, HtabChunk, HtabEnd)
 
 
 def check_stream(
@@ -80,7 +81,7 @@ def check_stream(
     report = CheckReport()
     idstrs: dict[int, str] = {}
     current: SectionReport | None = None
-    for record in StreamReader(source, descriptions=descriptions, limits=limits):
+    for record in StreamReader(source, descriptions=descriptions, limits=limits, batch_pages=True):
         data = encode_record(record)
         expected = original.read(len(data))
         if report.identical and data != expected:
@@ -108,7 +109,7 @@ def check_stream(
                 current.raw_bytes += len(data)
             elif isinstance(record, _STRUCTURED):
                 current.named_bytes += len(data)
-                report.ram_pages += isinstance(record, RamPage)
+                report.ram_pages += record.count if isinstance(record, RamPageRun) else isinstance(record, RamPage)
                 report.ram_zero_pages += isinstance(record, RamZero)
     if original.read(1):
         report.identical = False

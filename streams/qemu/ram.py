@@ -8,13 +8,14 @@ one and never accumulated.
 
 from __future__ import annotations
 
+import struct
 from typing import Iterator
 
 from vmstate.errors import LimitExceededError, MalformedError, UnsupportedError
 from vmstate.limits import Limits
 from vmstate.wire import ByteReader
 
-from .records import RamBlock, RamBlockList, RamEos, RamFlag, RamPage, RamZero
+from .records import RamBlock, RamBlockList, RamEos, RamFlag, RamPage, RamPageRun, RamZero
 
 __all__ = ["RamCodec"]
 
@@ -25,6 +26,9 @@ _EOS = int(RamFlag.EOS)
 _MEM_SIZE = int(RamFlag.MEM_SIZE)
 _ZERO = int(RamFlag.ZERO)
 _PAGE = int(RamFlag.PAGE)
+_HEADER = struct.Struct(">Q")
+#: pages gathered into one ``RamPageRun`` at most
+MAX_RUN = 256
 _UNSUPPORTED = {
     RamFlag.XBZRLE: "XBZRLE-compressed pages",
     RamFlag.COMPRESS_PAGE: "zlib-compressed pages",
@@ -36,16 +40,19 @@ _UNSUPPORTED = {
 class RamCodec:
     """Decode and encode RAM records; remembers the block list across sections."""
 
-    def __init__(self, page_size: int, *, limits: Limits, ignore_shared: bool = False) -> None:
+    def __init__(
+        self, page_size: int, *, limits: Limits, ignore_shared: bool = False, batch_pages: bool = False
+    ) -> None:
         if page_size < 1024 or page_size & (page_size - 1) or page_size > limits.max_page_size:
             raise LimitExceededError(f"page size {page_size} is not a power of two in 1 KiB..limits.max_page_size")
         self.page_size = page_size
         self.limits = limits
         self.ignore_shared = ignore_shared
+        self.batch_pages = batch_pages
         self.blocks: dict[str, RamBlock] = {}
         self._last_block: str | None = None
 
-    def decode_body(self, reader: ByteReader) -> Iterator[RamBlockList | RamPage | RamZero | RamEos]:
+    def decode_body(self, reader: ByteReader) -> Iterator[RamBlockList | RamPage | RamPageRun | RamZero | RamEos]:
         """Yield the records of one RAM section body, ending with ``RamEos``."""
         mask = self.page_size - 1
         page_size = self.page_size
@@ -70,11 +77,31 @@ class RamCodec:
                     yield RamZero(block, address, flags, reader.u8())
                 else:
                     yield RamPage(block, address, flags, reader.read(page_size))
+                    if self.batch_pages:
+                        yield from self._runs(reader, block, address + page_size)
             else:
                 unsupported = [text for flag, text in _UNSUPPORTED.items() if kind & flag]
                 if unsupported:
                     raise UnsupportedError(f"RAM record uses {unsupported[0]} (flags {flags:#x})", offset=start)
                 raise MalformedError(f"unknown combination of RAM flags {flags:#x}", offset=start)
+
+    def _runs(self, reader: ByteReader, block: str, address: int) -> Iterator[RamPageRun]:
+        """Gather the CONTINUE pages that follow at consecutive offsets into runs."""
+        page_size, stride = self.page_size, 8 + self.page_size
+        length = self.blocks[block].length
+        while True:
+            ahead = reader.peek(MAX_RUN * stride)
+            count = 0
+            for i in range(len(ahead) // stride):
+                value = address + i * page_size
+                if value >= length or _HEADER.unpack_from(ahead, i * stride)[0] != value | _PAGE | _CONTINUE:
+                    break
+                count += 1
+            if not count:
+                return
+            reader.skip(count * stride)
+            yield RamPageRun(block, address, count, page_size, ahead[: count * stride])
+            address += count * page_size
 
     def _name(self, reader: ByteReader) -> str:
         length = reader.u8()
@@ -116,8 +143,10 @@ class RamCodec:
         return RamBlockList(total, tuple(blocks))
 
     @staticmethod
-    def encode(record: RamBlockList | RamPage | RamZero | RamEos) -> bytes:
+    def encode(record: RamBlockList | RamPage | RamPageRun | RamZero | RamEos) -> bytes:
         """Encode one RAM record exactly as it was read."""
+        if isinstance(record, RamPageRun):
+            return record.raw
         if isinstance(record, RamEos):
             return record.value.to_bytes(_U64, "big")
         if isinstance(record, RamBlockList):

@@ -92,8 +92,11 @@ class StreamReader:
         descriptions: DescriptionLookup | None = None,
         limits: Limits = DEFAULT_LIMITS,
         page_size: int | None = None,
+        batch_pages: bool = False,
     ) -> None:
+        """``batch_pages``: yield runs of consecutive CONTINUE pages as ``RamPageRun`` records."""
         self._file = _seekable(source)
+        self._batch_pages = batch_pages
         self._descriptions = descriptions
         self._limits = limits
         self._trailer: Trailer | None = locate_trailer(self._file, limits)
@@ -166,7 +169,9 @@ class StreamReader:
             try:
                 if idstr == "ram":
                     if ram is None:
-                        ram = RamCodec(self.page_size, limits=self._limits, ignore_shared=ignore_shared)
+                        ram = RamCodec(
+                            self.page_size, limits=self._limits, ignore_shared=ignore_shared, batch_pages=self._batch_pages
+                        )
                     yield from ram.decode_body(r)
                 elif idstr == "spapr/htab":
                     yield from decode_htab_body(r)

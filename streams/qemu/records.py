@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 import attrs
 
@@ -28,6 +28,7 @@ __all__ = [
     "RamBlock",
     "RamBlockList",
     "RamPage",
+    "RamPageRun",
     "RamZero",
     "RamEos",
     "HtabHeader",
@@ -181,6 +182,37 @@ class RamPage:
 
 
 @attrs.frozen
+class RamPageRun:
+    """Consecutive full pages of one block, each sent with CONTINUE: a batch of ``RamPage``s.
+
+    The reader yields these only when asked (``batch_pages``), so consumers
+    that hash or count pages skip a Python object per page.  ``raw`` is the
+    exact wire bytes: ``count`` records of a be64 (offset | PAGE | CONTINUE)
+    followed by the page.
+    """
+
+    block: str
+    offset: int
+    count: int
+    page_size: int
+    raw: bytes = attrs.field(repr=False)
+
+    def pages(self) -> Iterator[tuple[int, memoryview]]:
+        """(offset, contents) of each page, without copying."""
+        view = memoryview(self.raw)
+        stride = 8 + self.page_size
+        for i in range(self.count):
+            start = i * stride + 8
+            yield self.offset + i * self.page_size, view[start : start + self.page_size]
+
+    def expand(self) -> Iterator[RamPage]:
+        """The same pages as single ``RamPage`` records."""
+        flags = int(RamFlag.PAGE | RamFlag.CONTINUE)
+        for offset, data in self.pages():
+            yield RamPage(self.block, offset, flags, bytes(data))
+
+
+@attrs.frozen
 class RamZero:
     """A uniform page (flag ZERO); ``fill`` is the byte value."""
 
@@ -265,6 +297,7 @@ StreamRecord = Union[
     RawBody,
     RamBlockList,
     RamPage,
+    RamPageRun,
     RamZero,
     RamEos,
     HtabHeader,

@@ -20,6 +20,7 @@ from .records import (
     HtabChunk,
     RamBlockList,
     RamPage,
+    RamPageRun,
     RamZero,
     RawBody,
     SectionFooter,
@@ -79,6 +80,12 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
         elif isinstance(record, RamBlockList):
             for block in record.blocks:
                 blocks.setdefault(block.name, _Block(block.name, block.length))
+        elif isinstance(record, RamPageRun):
+            entry = blocks[record.block]
+            entry.pages += record.count
+            for offset, data in record.pages():
+                entry.digest.update(offset.to_bytes(8, "big"))
+                entry.digest.update(data)
         elif isinstance(record, (RamPage, RamZero)):
             entry = blocks[record.block]
             entry.digest.update(record.offset.to_bytes(8, "big"))

@@ -23,6 +23,7 @@ from .records import (
     RamBlockList,
     RamEos,
     RamPage,
+    RamPageRun,
     RamZero,
     RawBody,
     SectionFooter,
@@ -54,7 +55,7 @@ def _section_header(record: SectionHeader) -> bytes:
 
 def encode_record(record: StreamRecord) -> bytes:
     """The exact bytes of one record."""
-    if isinstance(record, (RamPage, RamZero, RamEos, RamBlockList)):
+    if isinstance(record, (RamPage, RamPageRun, RamZero, RamEos, RamBlockList)):
         return RamCodec.encode(record)
     if isinstance(record, DeviceState):
         return encode(record.description, record.record, path=())

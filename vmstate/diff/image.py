@@ -22,6 +22,7 @@ from streams.qemu.records import (
     HtabHeader,
     RamBlockList,
     RamPage,
+    RamPageRun,
     RamZero,
     RawBody,
     SectionFooter,
@@ -32,7 +33,7 @@ from streams.qemu.records import (
 )
 from vmstate.description import Record
 
-from .pages import PageTable, fill_digest, page_digest
+from .pages import PageTable, fill_digest, page_digest, run_digests
 
 __all__ = ["SectionImage", "RamBlockImage", "StreamImage", "value_tree", "collect"]
 
@@ -117,6 +118,8 @@ def collect(
         for record in records:
             if isinstance(record, SectionHeader):
                 current = _section(image, by_id, record)
+            elif isinstance(record, RamPageRun):
+                _page_run(image, record)
             elif isinstance(record, (RamPage, RamZero)):
                 if not pages_seen and page_size is not None:
                     image.page_size = page_size()
@@ -178,6 +181,14 @@ def _page(image: StreamImage, record: RamPage | RamZero) -> None:
     else:
         block.table.set(index, fill_digest(record.fill, image.page_size))
     block.pages += 1
+
+
+def _page_run(image: StreamImage, run: RamPageRun) -> None:
+    block = image.ram.get(run.block)
+    if block is None:
+        block = image.ram[run.block] = RamBlockImage(run.block, 0)
+    block.table.set(run.offset // run.page_size, run_digests(run.raw, run.count, run.page_size))
+    block.pages += run.count
 
 
 def _framing(image: StreamImage, record: StreamRecord) -> None:

@@ -3,7 +3,7 @@
 One table per RAM block: page ``i``'s digest lives at byte ``i * DIGEST_SIZE``
 of a temporary file.  A page that was never sent reads back as all zeros
 (the sentinel ``ABSENT``); every stored digest has its low bit set, so no
-real digest equals it.  A page sent twice (precopy re-sends dirty pages)
+real digest equals it.  Digests are written a run at a time.  A page sent twice (precopy re-sends dirty pages)
 keeps its last content, as QEMU's loader would.  Page contents are hashed
 with xxHash's XXH3-128: the comparison needs speed, not secrecy.
 """
@@ -17,7 +17,7 @@ from typing import Iterator
 import attrs
 import xxhash
 
-__all__ = ["DIGEST_SIZE", "ABSENT", "PageTable", "PageRange", "page_digest", "fill_digest", "compare_tables"]
+__all__ = ["DIGEST_SIZE", "ABSENT", "PageTable", "PageRange", "page_digest", "run_digests", "fill_digest", "compare_tables"]
 
 DIGEST_SIZE = 16
 ABSENT = bytes(DIGEST_SIZE)
@@ -25,11 +25,19 @@ _FLUSH_AT = 1 << 16
 _CHUNK_PAGES = 4096
 
 
-def page_digest(data: bytes) -> bytes:
+_HASH = xxhash.xxh3_128_intdigest
+
+
+def page_digest(data: bytes | memoryview) -> bytes:
     """The table entry for a page with these contents."""
-    digest = bytearray(xxhash.xxh3_128_digest(data))
-    digest[-1] |= 1
-    return bytes(digest)
+    return (_HASH(data) | 1).to_bytes(DIGEST_SIZE, "little")
+
+
+def run_digests(raw: bytes, count: int, page_size: int) -> bytes:
+    """The entries of ``count`` pages laid out as wire records (8-byte header, then the page)."""
+    view, stride = memoryview(raw), 8 + page_size
+    return b"".join([(_HASH(view[i * stride + 8 : (i + 1) * stride]) | 1).to_bytes(DIGEST_SIZE, "little")
+                     for i in range(count)])
 
 
 _FILL_CACHE: dict[tuple[int, int], bytes] = {}
@@ -54,17 +62,17 @@ class PageTable:
         #: one past the highest page index stored
         self.pages = 0
 
-    def set(self, index: int, digest: bytes) -> None:
-        """Record page ``index``'s digest (later calls win)."""
+    def set(self, index: int, digests: bytes) -> None:
+        """Record the digests of pages ``index``, ``index + 1``, ... (later calls win)."""
         if self._run and index == self._run_start + len(self._run) // DIGEST_SIZE:
-            self._run += digest
+            self._run += digests
             if len(self._run) >= _FLUSH_AT:
                 self._flush()
         else:
             self._flush()
             self._run_start = index
-            self._run += digest
-        self.pages = max(self.pages, index + 1)
+            self._run += digests
+        self.pages = max(self.pages, index + len(digests) // DIGEST_SIZE)
 
     def _flush(self) -> None:
         if self._run:

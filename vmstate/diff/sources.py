@@ -70,7 +70,7 @@ def open_source(path: str | Path) -> Iterator[Source]:
         size = _size(handle)
         position = _position(handle)
         if head == _QEMU_HEAD:
-            reader = StreamReader(handle, descriptions=_registry())
+            reader = StreamReader(handle, descriptions=_registry(), batch_pages=True)
             yield Source(str(path), "qemu", iter(reader), position, size, lambda: reader.page_size)
             return
         snapshot = _snapshot_reader(handle)

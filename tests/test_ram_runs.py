@@ -1,0 +1,72 @@
+"""Batched RAM pages (``RamPageRun``) are the same pages as one record each, and encode the same."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from conftest import CORPUS, stream_bytes
+from streams.qemu import RamBlock, RamPage, RamPageRun, StreamReader, StreamWriter
+from streams.qemu.ram import MAX_RUN, RamCodec
+from vmstate.errors import MalformedError
+from vmstate.limits import DEFAULT_LIMITS
+from vmstate.wire import ByteReader
+
+
+def _records(data: bytes, batch: bool) -> list:
+    return list(StreamReader(io.BytesIO(data), batch_pages=batch))
+
+
+@pytest.mark.parametrize(
+    "name", ["pc-7.2-virtio-net-legacy.mig", "pseries-7.2-virtio-all-legacy.mig", "virt-7.2-virtio-mmio-all.mig",
+             "pc-2.2-virtio-all.mig", "pc-7.2-booted-virtio-legacy.mig.xz"]
+)
+def test_runs_expand_to_the_unbatched_records_and_encode_identically(name: str) -> None:
+    data = stream_bytes(CORPUS / name)
+    single = _records(data, batch=False)
+    batched = _records(data, batch=True)
+    runs = [r for r in batched if isinstance(r, RamPageRun)]
+    expanded = [p for r in batched for p in (r.expand() if isinstance(r, RamPageRun) else [r])]
+    assert expanded == single
+    out = io.BytesIO()
+    StreamWriter(out).write_all(batched)
+    assert out.getvalue() == data
+    if "booted" in name:  # a booted guest's RAM is full pages in long runs
+        assert runs and max(r.count for r in runs) == MAX_RUN
+        assert sum(r.count for r in runs) > 0.9 * sum(isinstance(r, RamPage) for r in single)
+
+
+PAGE = 4096
+
+
+def _page(offset: int, fill: int, name: bytes | None = None) -> bytes:
+    flags = 0x08 if name is not None else 0x28
+    head = (offset | flags).to_bytes(8, "big")
+    return head + (bytes((len(name),)) + name if name is not None else b"") + bytes((fill,)) * PAGE
+
+
+def _codec(length: int) -> RamCodec:
+    codec = RamCodec(PAGE, limits=DEFAULT_LIMITS, batch_pages=True)
+    codec.blocks["b"] = RamBlock("b", length)
+    return codec
+
+
+def test_a_run_stops_at_a_gap_and_resumes_after_it() -> None:
+    wire = _page(0, 1, b"b") + _page(PAGE, 2) + _page(2 * PAGE, 3) + _page(5 * PAGE, 4) + _page(6 * PAGE, 5)
+    records = list(_codec(8 * PAGE).decode_body(ByteReader(wire + (0x10).to_bytes(8, "big"))))
+    shapes = [(type(r).__name__, getattr(r, "offset", None), getattr(r, "count", 1)) for r in records]
+    assert shapes == [("RamPage", 0, 1), ("RamPageRun", PAGE, 2), ("RamPage", 5 * PAGE, 1),
+                      ("RamPageRun", 6 * PAGE, 1), ("RamEos", None, 1)]
+    assert [bytes(d)[:1] for _, d in records[1].pages()] == [b"\x02", b"\x03"]
+
+
+def test_a_run_never_takes_a_page_past_its_block() -> None:
+    wire = _page(0, 1, b"b") + _page(PAGE, 2) + _page(2 * PAGE, 3)
+    codec = _codec(2 * PAGE)
+    records = codec.decode_body(ByteReader(wire))
+    assert isinstance(next(records), RamPage)
+    run = next(records)
+    assert isinstance(run, RamPageRun) and run.count == 1
+    with pytest.raises(MalformedError, match="outside RAM block"):
+        next(records)

@@ -251,3 +251,6 @@ def _add_diff() -> None:
 _add_diff()
 
 
+
+
+from .compat.cli import compat; cli.add_command(compat)  # noqa: I001

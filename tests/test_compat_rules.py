@@ -1,0 +1,284 @@
+"""The static check's rules, one change at a time, on small descriptions and on QEMU's own dumps."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from typing import Any
+
+import attrs
+import pytest
+from conftest import ROOT
+
+from vmstate.compat import (
+    BOTH,
+    NEW_TO_OLD,
+    OLD_TO_NEW,
+    SchemaFormatError,
+    SchemaSet,
+    compare_sets,
+    export_schema,
+    load_schema,
+    schema_from_json,
+)
+from vmstate.description import (
+    Array,
+    Buffer,
+    Custom,
+    Description,
+    Field,
+    Struct,
+    Unused,
+)
+from vmstate.kinds import INT32, UINT8, UINT16, UINT32
+
+DUMPS = ROOT / "compat_fixtures" / "dump-vmstate"
+
+
+def _sub_needed(_state: Any) -> bool:
+    return True
+
+
+def _v3_on(_view: Any, version: int) -> bool:
+    return version >= 3
+
+
+def _has_queues(view: Any, _version: int) -> bool:
+    return bool(view.queues)
+
+
+INNER = Description(name="inner", version=1, minimum_version=1, fields=(Field(name="x", kind=UINT16),))
+SUB = Description(name="dev/sub", version=1, minimum_version=1, needed=_sub_needed, fields=(Field(name="y", kind=UINT8),))
+BASE = Description(
+    name="dev",
+    version=3,
+    minimum_version=1,
+    fields=(
+        Field(name="a", kind=UINT32),
+        Field(name="b", kind=UINT16),
+        Field(name="n", kind=UINT8),
+        Field(name="buf", kind=Buffer(length_from="n", multiply=2)),
+        Field(name="s", kind=Struct(description=INNER)),
+        Field(name="c", kind=UINT8, since_version=2),
+        Field(name="d", kind=UINT8, exists=_v3_on),
+    ),
+    subsections=(SUB,),
+)
+
+
+def schema(*descriptions: Description, label: str = "s") -> SchemaSet:
+    return schema_from_json(export_schema({d.name: d for d in descriptions}), label)
+
+
+def found(new: Description, old: Description = BASE) -> set[tuple[str, str, tuple[str, ...], str]]:
+    report = compare_sets(schema(old, label="old"), schema(new, label="new"))
+    return {(f.rule, f.severity, f.directions, f.path) for f in report.findings}
+
+
+def edit(**changes: Any) -> Description:
+    return attrs.evolve(BASE, **changes)
+
+
+def replace_field(field: str, **changes: Any) -> Description:
+    return edit(fields=tuple(attrs.evolve(f, **changes) if f.name == field else f for f in BASE.fields))
+
+
+def test_identical_schemas_have_no_findings() -> None:
+    assert found(BASE) == set()
+
+
+def test_version_gates_that_depend_on_the_version_alone_are_evaluated() -> None:
+    d = next(f for f in export_schema({"dev": BASE})["sections"]["dev"]["fields"] if f["name"] == "d")
+    assert d["exists_versions"] == [3]
+    gated = attrs.evolve(BASE, fields=(*BASE.fields, Field(name="q", kind=UINT8, exists=_has_queues)))
+    q = export_schema({"dev": gated})["sections"]["dev"]["fields"][-1]
+    assert q["exists_depends_on_state"] is True
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        (edit(fields=(BASE.fields[1], BASE.fields[0], *BASE.fields[2:])),
+         ("fields-reordered", "error", BOTH, "(fields)")),
+        (replace_field("b", kind=UINT32), ("field-resized", "error", BOTH, "b")),
+        (replace_field("a", kind=INT32), ("field-type-changed", "warning", BOTH, "a")),
+        (replace_field("buf", kind=Buffer(length_from="n", multiply=4)), ("field-resized", "error", BOTH, "buf")),
+        (replace_field("s", kind=Struct(description=attrs.evolve(INNER, fields=(Field(name="x", kind=UINT32),)))),
+         ("field-resized", "error", BOTH, "s.x")),
+        (edit(fields=BASE.fields[:-1]), ("field-removed", "error", BOTH, "d")),
+        (edit(fields=(*BASE.fields, Field(name="e", kind=UINT8))), ("field-added", "error", BOTH, "e")),
+        (edit(fields=(*BASE.fields, Field(name="e", kind=UINT8, since_version=3))),
+         ("field-added", "error", BOTH, "e")),
+        (replace_field("c", since_version=4), ("field-gate-changed", "error", BOTH, "c")),
+        (replace_field("c", since_version=1), ("older-version-misread", "warning", (OLD_TO_NEW,), "c")),
+        (replace_field("d", exists=_has_queues), ("field-presence-depends", "warning", BOTH, "d")),
+        (replace_field("a", name="a_renamed"), ("field-renamed", "info", BOTH, "a_renamed")),
+        (replace_field("a", name="reserved", kind=Unused(size=4)), ("field-retired", "info", BOTH, "reserved")),
+        (edit(version=4, fields=(*BASE.fields, Field(name="e", kind=UINT8, since_version=4))),
+         ("field-added-gated", "info", (OLD_TO_NEW,), "e")),
+        (edit(version=4), ("version-raised", "error", (NEW_TO_OLD,), "(section)")),
+        (edit(version=2, fields=BASE.fields[:-1]), ("version-lowered", "error", (OLD_TO_NEW,), "(section)")),
+        (edit(minimum_version=2), ("minimum-version-raised", "warning", (OLD_TO_NEW,), "(section)")),
+        (edit(version=5, minimum_version=4), ("minimum-version-raised", "error", (OLD_TO_NEW,), "(section)")),
+        (edit(minimum_version=0), ("minimum-version-lowered", "info", (OLD_TO_NEW,), "(section)")),
+        (edit(subsections=()), ("subsection-removed", "error", (OLD_TO_NEW,), "{dev/sub}")),
+        (edit(subsections=(attrs.evolve(SUB, name="dev/other"),)), ("subsection-renamed", "error", BOTH, "{dev/sub}")),
+        (edit(subsections=(SUB, attrs.evolve(SUB, name="dev/new"))), ("subsection-added", "info", (NEW_TO_OLD,), "{dev/new}")),
+        (edit(subsections=(SUB, attrs.evolve(SUB, name="dev/new", needed=None))),
+         ("subsection-added-always", "error", (NEW_TO_OLD,), "{dev/new}")),
+        (edit(subsections=(attrs.evolve(SUB, needed=None),)),
+         ("needed-made-mandatory", "warning", (NEW_TO_OLD,), "{dev/sub}")),
+        (edit(subsections=(attrs.evolve(SUB, fields=(*SUB.fields, Field(name="z", kind=UINT8))),)),
+         ("field-added", "error", BOTH, "{dev/sub}.z")),
+        (edit(subsections=(attrs.evolve(SUB, version=2),)), ("version-raised", "error", (NEW_TO_OLD,), "{dev/sub}")),
+    ],
+    ids=lambda value: value[0] if isinstance(value, tuple) else "",
+)
+def test_rule(new: Description, expected: tuple[str, str, tuple[str, ...], str]) -> None:
+    assert expected in found(new)
+
+
+def test_a_section_whose_vmsd_is_renamed() -> None:
+    renamed = schema_from_json(export_schema({"dev": attrs.evolve(BASE, name="device", subsections=())}), "new")
+    got = {(f.rule, f.severity, f.directions) for f in compare_sets(schema(BASE), renamed).findings}
+    assert ("vmsd-renamed", "error", BOTH) in got
+
+
+def test_compatible_changes_exit_0_and_breaking_ones_exit_1() -> None:
+    renamed = compare_sets(schema(BASE), schema(replace_field("a", name="a_renamed")))
+    assert renamed.exit_code() == 0 and renamed.count("info") == 1
+    added = compare_sets(schema(BASE), schema(edit(subsections=(SUB, attrs.evolve(SUB, name="dev/z")))))
+    assert added.exit_code() == 0 and added.count("info") == 1
+    warning_only = compare_sets(schema(BASE), schema(edit(minimum_version=2)))
+    assert warning_only.exit_code() == 1 and warning_only.exit_code("error") == 0
+
+
+def test_sections_only_on_one_side() -> None:
+    report = compare_sets(schema(BASE, INNER), schema(BASE, SUB))
+    rules = {(f.device, f.rule, f.severity) for f in report.findings}
+    assert rules == {("inner", "section-removed", "error"), ("dev/sub", "section-added", "info")}
+
+
+class _Codec:
+    def __init__(self, layout: dict[str, Any]) -> None:
+        self.layout = layout
+
+    def decode(self, reader: Any, context: Any) -> Any:
+        raise NotImplementedError
+
+    def encode(self, value: Any, context: Any) -> bytes:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return self.layout
+
+
+def test_custom_layout_parts_are_compared_as_vmsds() -> None:
+    from vmstate.schema import description_to_json
+
+    def custom(part: Description, transport: str) -> Description:
+        layout = {"transport": transport, "part": description_to_json(part, _top=False)}
+        return Description(name="cdev", version=1, minimum_version=1,
+                           fields=(Field(name="blob", kind=Custom(codec=_Codec(layout), type_name="blob")),))
+
+    old = custom(INNER, "pci")
+    grown = attrs.evolve(INNER, fields=(*INNER.fields, Field(name="w", kind=UINT8)))
+    got = found(custom(grown, "mmio"), old)
+    assert ("field-added", "error", BOTH, "blob.{inner}.w") in got
+    assert ("custom-layout-changed", "warning", BOTH, "blob.<transport>") in got
+
+
+# ------------------------------------------------------------------ QEMU's -dump-vmstate
+
+
+@cache
+def _dump(name: str) -> str:
+    return (DUMPS / f"{name}.json").read_text()
+
+
+def dump(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(_dump(name))
+    return data
+
+
+def test_qemu_dumps_are_recognised_and_normalized() -> None:
+    pc = load_schema(DUMPS / "x86_64-pc.json")
+    assert pc.format == "qemu-dump-vmstate" and pc.machine == "pc-i440fx-7.2" and pc.sizes == "qemu"
+    net = pc.sections["virtio-net-device"]
+    assert (net.name, net.version, net.minimum_version) == ("virtio-net", 11, 11)
+    (virtio,) = net.fields
+    assert virtio.name == "virtio" and virtio.opaque and virtio.size == 0
+    bridge = pc.sections["pci-bridge"].fields[0].struct
+    assert bridge is not None and [f.name for f in bridge.fields] == ["version_id", "config", "config#2", "irq_state"]
+    assert bridge.fields[3].since_version == 2 and bridge.fields[1].gate == "field_exists"
+
+
+def test_pc_7_2_against_pc_2_2_dump() -> None:
+    report = compare_sets(load_schema(DUMPS / "x86_64-pc-i440fx-2.2.json"), load_schema(DUMPS / "x86_64-pc.json"))
+    # -dump-vmstate lists device classes: the same 214 vmsds whatever the machine type
+    assert len(report.compared) == 214 and report.findings == ()
+    assert report.exit_code() == 0
+    assert any("pc-i440fx-2.2 -> pc-i440fx-7.2" in note for note in report.notes)
+
+
+def test_x86_64_against_ppc64_dump_lists_only_missing_device_types() -> None:
+    x86, ppc = load_schema(DUMPS / "x86_64-pc.json"), load_schema(DUMPS / "ppc64-pseries.json")
+    report = compare_sets(x86, ppc)
+    assert {f.rule for f in report.findings} == {"section-removed", "section-added"}
+    assert report.count("error") == len(x86.sections.keys() - ppc.sections.keys()) > 0
+    assert "PIIX3" in {f.device for f in report.findings if f.rule == "section-removed"}
+
+
+def _top_with_subsections(data: dict[str, Any]) -> str:
+    return next(k for k, v in sorted(data.items()) if isinstance(v, dict) and v.get("Description", {}).get("Subsections"))
+
+
+def test_rules_apply_to_qemu_dumps() -> None:
+    old = dump("x86_64-pc")
+    new = copy.deepcopy(old)
+    new["isa-pcspk"]["Description"]["Fields"][0]["size"] = 2
+    new["port92"]["Description"]["version_id"] = new["port92"]["version_id"] = 2
+    with_subs = _top_with_subsections(new)
+    gone = new[with_subs]["Description"]["Subsections"].pop(0)
+    report = compare_sets(schema_from_json(old, "old"), schema_from_json(new, "new"))
+    got = {(f.device, f.rule, f.severity, f.directions, f.path) for f in report.findings}
+    assert ("isa-pcspk", "field-resized", "error", BOTH, "data_on") in got
+    assert ("port92", "version-raised", "error", (NEW_TO_OLD,), "(section)") in got
+    assert (with_subs, "subsection-removed", "error", (OLD_TO_NEW,), f"{{{gone['name']}}}") in got
+    assert len(got) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "not JSON"),
+        ('{"some": "thing"}', "neither a vmstate-forge schema nor QEMU -dump-vmstate output"),
+        ('{"format": "vmstate-forge-schema", "sections": {"x": {"name": "x", "fields": []}}}', "x: missing 'version'"),
+    ],
+)
+def test_unreadable_schema_files_are_errors(tmp_path: Any, content: str, message: str) -> None:
+    path = tmp_path / "schema.json"
+    path.write_text(content)
+    with pytest.raises(SchemaFormatError, match=message):
+        load_schema(path)
+
+
+def test_a_single_describe_output_is_accepted() -> None:
+    from vmstate.schema import description_to_json
+
+    single = schema_from_json(json.loads(json.dumps(description_to_json(BASE))), "describe")
+    assert list(single.sections) == ["dev"] and compare_sets(single, single).findings == ()
+    # `vmstate describe` does not evaluate exists tests: their presence is left to the state
+    assert [f.name for f in single.sections["dev"].fields] == [f.name for f in BASE.fields]
+    assert single.sections["dev"].fields[-1].gate_versions is None
+
+
+def test_arrays_of_structs_compare_their_count_and_their_elements() -> None:
+    def queues(count: int, element: Description = INNER) -> Description:
+        return Description(name="q", version=1, minimum_version=1,
+                           fields=(Field(name="vq", kind=Array(element=Struct(description=element), count=count)),))
+
+    assert found(queues(8), queues(4)) == {("field-resized", "error", BOTH, "vq")}
+    wider = attrs.evolve(INNER, fields=(Field(name="x", kind=UINT32),))
+    assert found(queues(4, wider), queues(4)) == {("field-resized", "error", BOTH, "vq.x")}

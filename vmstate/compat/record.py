@@ -1,0 +1,180 @@
+"""Record fixtures: add streams and their goldens to a fixture directory, never changing recorded ones.
+
+When a description changes, the fixtures of the old behaviour stay as they
+are and new ones are added next to them:
+
+* ``record_fixtures(DIR, [stream])`` copies a stream (from QEMU, or written
+  by our encoder) into ``DIR/streams``, writes its golden from today's
+  decoding and adds both to the ledger.  It refuses if the file or golden
+  exists, and if today's code does not write the stream back identically.
+* ``at_version={"virtio-net": 10}`` records a copy in which that section is
+  written at an older version by today's state class (how
+  ``compat_fixtures/old_layouts.py`` made the older virtio-net streams).
+* ``adopt_fixtures(DIR)`` adds fixtures that already have a golden to the
+  ledger, leaving their bytes alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..description import Record
+from ..errors import VMStateError
+from ..typed import description_of, from_record, to_record
+from .errors import CompatError, FixtureError, ImmutableFixtureError
+from .fixtures import (
+    DescriptionLookup,
+    LedgerEntry,
+    append_ledger,
+    discover,
+    format_of,
+    golden_path,
+    read_ledger,
+    sha256_of,
+)
+
+__all__ = ["adopt_fixtures", "record_fixtures", "write_older"]
+
+
+def _older(value: Record, description: Any, version: int) -> Record:
+    """A section's record written at ``version`` by today's state class."""
+    from devices.virtio.save_load import VirtioCodec
+
+    codec = getattr(description.fields[0].kind, "codec", None) if description.fields else None
+    if isinstance(codec, VirtioCodec):
+        virtio = value.fields["virtio"]
+        part_description = getattr(codec.device_class, "description", None)
+        if not callable(part_description):
+            raise CompatError(f"{description.name} has no device part of its own to write at v{version}")
+        cls = part_description({}).cls
+        device = to_record(from_record(cls, virtio.fields["device"]), version=version)
+        fields = dict(virtio.fields, device=device)
+        inner = Record(version=version, fields=fields, subsections=virtio.subsections)
+        return Record(version=version, fields={**value.fields, "virtio": inner})
+    if description.cls is None or description_of(description.cls) != description:
+        raise CompatError(f"{description.name} has no state class to write it at v{version}")
+    return to_record(from_record(description.cls, value), version=version)
+
+
+def write_older(source: Path, out: Path, versions: Mapping[str, int], descriptions: DescriptionLookup | None = None) -> int:
+    """Copy the stream ``source`` to ``out`` with the sections named in ``versions`` written at those versions.
+
+    Returns how many sections were rewritten; every other byte is the source's.
+    """
+    from devices import DEFAULT_REGISTRY
+    from devices.registry import vmsd_name_of
+    from streams.qemu import DeviceState, SectionHeader, StreamReader, StreamWriter
+    from streams.qemu.files import open_stream
+
+    lookup = DEFAULT_REGISTRY if descriptions is None else descriptions
+    count = 0
+    with open_stream(source) as reader_file, open(out, "wb") as sink:
+        writer = StreamWriter(sink)
+        for record in StreamReader(reader_file, descriptions=lookup):
+            name = vmsd_name_of(getattr(record, "idstr", None) or "")
+            if name in versions and isinstance(record, SectionHeader) and record.version is not None:
+                record = attrs.evolve(record, version=versions[name])
+            elif name in versions and isinstance(record, DeviceState):
+                if record.source != "typed":
+                    raise CompatError(f"{record.idstr}: decoded by {record.source}, not by a description of ours")
+                version = versions[name]
+                try:
+                    older = _older(record.record, record.description, version)
+                    writer.write(attrs.evolve(record, version=version, record=older))
+                except VMStateError as error:
+                    raise CompatError(f"{record.idstr}: today's code cannot write it at v{version}: {error}") from None
+                count += 1
+                continue
+            writer.write(record)
+    if not count:
+        raise CompatError(f"{source}: no section named {', '.join(versions)}")
+    return count
+
+
+def _golden_text(decoding: Any) -> str:
+    # the shape compat_fixtures/expected.py writes
+    return json.dumps(decoding, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def record_fixtures(directory: str | Path, sources: list[Path], *, names: list[str] | None = None,
+                    origin: str = "recorded", at_version: Mapping[str, int] | None = None,
+                    descriptions: DescriptionLookup | None = None) -> list[LedgerEntry]:
+    """Add each source stream as a new fixture with its golden; nothing existing is touched."""
+    root = Path(directory)
+    (root / "streams").mkdir(parents=True, exist_ok=True)
+    names = names or [s.name for s in sources]
+    if len(names) != len(sources):
+        raise CompatError("give one name per stream")
+    ledger = read_ledger(root)
+    planned = []
+    for source, name in zip(sources, names):
+        dest = root / "streams" / name
+        found = format_of(dest)
+        if found is None:
+            raise CompatError(f"{name}: no fixture format claims this name (QEMU streams end in .mig, .mig.xz, .mig.gz)")
+        golden = golden_path(root, dest)
+        relative = dest.relative_to(root).as_posix()
+        for path in (dest, golden):
+            if path.exists() or relative in ledger:
+                raise ImmutableFixtureError(f"{path.relative_to(root)} exists: recorded fixtures are never rewritten; "
+                                            "record under a new name")
+        planned.append((source, dest, golden, found[0]))
+    entries = []
+    created: list[Path] = []
+    try:
+        for source, dest, golden, fixture_format in planned:
+            if at_version:
+                with tempfile.TemporaryDirectory() as scratch:
+                    staged = Path(scratch) / dest.name
+                    write_older(source, staged, at_version, descriptions)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(staged, dest)
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, dest)
+            created.append(dest)
+            outcome = fixture_format.run(dest, descriptions)
+            if outcome.rewrite is not None and not outcome.rewrite.identical:
+                raise CompatError(f"{dest.name}: today's code does not write it back identically (first difference "
+                                  f"at byte {outcome.rewrite.first_difference:#x} in {outcome.rewrite.where}); not recorded")
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text(_golden_text(outcome.decoding))
+            created.append(golden)
+            entries.append(LedgerEntry(fixture=dest.relative_to(root).as_posix(), sha256=sha256_of(dest),
+                                       golden=golden.relative_to(root).as_posix(), golden_sha256=sha256_of(golden),
+                                       origin=origin))
+    except BaseException:
+        for path in created:  # only files this call created, never a recorded one
+            path.unlink(missing_ok=True)
+        raise
+    append_ledger(root, entries)
+    return entries
+
+
+def adopt_fixtures(directory: str | Path, *, origin: str = "adopted",
+                   only: Iterable[str] | None = None) -> list[LedgerEntry]:
+    """Add fixtures that have a golden but no ledger entry to the ledger, as they are.
+
+    ``only``: adopt just the fixtures whose name contains one of these.
+    """
+    root = Path(directory)
+    ledger = read_ledger(root)
+    wanted = None if only is None else list(only)
+    entries = []
+    for fixture in discover(root):
+        if fixture.name in ledger or (wanted is not None and not any(w in fixture.name for w in wanted)):
+            continue
+        if not fixture.golden.exists():
+            raise FixtureError(f"{fixture.name} has no golden: record it instead of adopting it")
+        entries.append(LedgerEntry(fixture=fixture.name, sha256=sha256_of(fixture.path),
+                                   golden=fixture.golden.relative_to(root).as_posix(),
+                                   golden_sha256=sha256_of(fixture.golden), origin=origin))
+    append_ledger(root, entries)
+    return entries

@@ -1,3 +1,3 @@
-"""Wire codecs: QEMU's binary stream (``streams.qemu``)."""
+"""Wire codecs: QEMU's binary stream (``streams.qemu``) and self-describing snapshots (``streams.selfdesc``)."""
 
 __all__: list[str] = []

@@ -185,3 +185,15 @@ def test_describe_lists_and_exports_descriptions() -> None:
     assert layout["device_part"]["name"] == "virtio-net-device"
     assert [s["name"] for s in layout["virtio"]["subsections"]][0] == "virtio/device_endian"
     assert run("describe", "no-such-thing").returncode == 2
+
+
+def test_describe_stream_prints_qemus_vmdesc() -> None:
+    whole = run("describe", "--stream", NET)
+    assert whole.returncode == 0, whole.stderr
+    vmdesc = json.loads(whole.stdout)
+    assert vmdesc["page_size"] == 4096 and any(d["name"] == "timer" for d in vmdesc["devices"])
+    one = run("describe", "--stream", NET, "timer")
+    assert json.loads(one.stdout)["vmsd_name"] == "timer"
+    assert run("describe", "--stream", NET, "no-such-section").returncode == 2
+    old = run("describe", "--stream", OLD)
+    assert old.returncode == 1 and old.stdout == "" and "no vmdesc trailer" in old.stderr

@@ -183,15 +183,21 @@ def _described() -> dict[str, Any]:
 
 @cli.command()
 @click.argument("name", required=False)
+@click.option("--stream", "stream", type=click.Path(path_type=Path), metavar="FILE",
+              help="Print QEMU's own description of FILE's sections (its vmdesc trailer) instead.")
 @click.pass_context
-def describe(ctx: click.Context, name: str | None) -> None:
+def describe(ctx: click.Context, name: str | None, stream: Path | None) -> None:
     """List the sections we describe, or print one description as JSON.
 
     Virtio sections depend on their transport: ask for ``virtio-net@pci`` or
-    ``virtio-net@mmio``.
+    ``virtio-net@mmio``. With --stream FILE, print the vmdesc JSON QEMU
+    wrote at the end of FILE (NAME then picks one section by idstr); exit 1
+    if FILE has none (machine types before 2.3 write none).
     """
 
     def action() -> int:
+        if stream is not None:
+            return _describe_stream(stream, name)
         from .schema import description_to_json
 
         described = _described()
@@ -203,6 +209,58 @@ def describe(ctx: click.Context, name: str | None) -> None:
         if name not in described:
             _fail(f"no description named {name!r} (run 'vmstate describe' for the list)")
         click.echo(json.dumps(description_to_json(described[name]), indent=2))
+        return 0
+
+    _run(ctx, action)
+
+
+def _describe_stream(stream: Path, idstr: str | None) -> int:
+    from streams.qemu import StreamReader
+    from streams.qemu.files import open_stream
+
+    with open_stream(stream) as source:
+        vmdesc = StreamReader(source).vmdesc
+    if vmdesc is None:
+        click.echo(f"vmstate: {stream}: no vmdesc trailer (machine types before 2.3 write none)", err=True)
+        return 1
+    if idstr is not None:
+        devices = [d for d in vmdesc.get("devices", []) if isinstance(d, dict) and d.get("name") == idstr]
+        if not devices:
+            _fail(f"{stream}: the vmdesc has no section {idstr!r}")
+        vmdesc = devices[0] if len(devices) == 1 else {"devices": devices}
+    click.echo(json.dumps(vmdesc, indent=2))
+    return 0
+
+
+#: output format by file suffix, for ``convert`` without ``--to``
+_SUFFIX_FORMATS = {".msgpack": "msgpack", ".cbor": "cbor", ".json": "json", ".jsonl": "json", ".mig": "qemu"}
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option(
+    "--to",
+    type=click.Choice(["msgpack", "cbor", "json", "qemu"]),
+    help="Output format; default: from TARGET's suffix (.msgpack .cbor .json .mig).",
+)
+@click.pass_context
+def convert(ctx: click.Context, source: Path, target: Path, to: str | None) -> None:
+    """Convert a QEMU stream into a snapshot (msgpack, CBOR, JSON) or back.
+
+    SOURCE is a QEMU stream (plain, xz or gzip) or a snapshot; which one is
+    detected.  TARGET is replaced atomically: if anything fails it keeps its
+    old content.  Converting a stream to a snapshot and back gives QEMU's
+    bytes exactly.
+    """
+
+    def action() -> int:
+        from streams.selfdesc import convert as convert_file
+
+        output = to or _SUFFIX_FORMATS.get(target.suffix.lower())
+        if output is None:
+            _fail(f"{target}: cannot tell the output format from the suffix {target.suffix!r}; use --to")
+        convert_file(source, target, output, descriptions=_registry())
         return 0
 
     _run(ctx, action)
@@ -242,15 +300,13 @@ def main() -> None:
     cli(obj={})
 
 
-def _add_diff() -> None:
+def _add_commands() -> None:
+    """The command groups that live in their own packages."""
+    from .compat.cli import compat
     from .diff.cli import migration_diff
 
     cli.add_command(migration_diff, name="diff")
+    cli.add_command(compat)
 
 
-_add_diff()
-
-
-
-
-from .compat.cli import compat; cli.add_command(compat)  # noqa: I001
+_add_commands()

@@ -1,8 +1,8 @@
 """Open either kind of input as a sequence of stream records.
 
 ``migration-diff`` compares QEMU streams (plain, xz or gzip) and our snapshot
-files (msgpack, CBOR or JSON) in any mix: both read as the same
-``StreamRecord``s, so the comparison never knows which it got.
+files (msgpack, CBOR or JSON, ``streams.selfdesc``) in any mix: both read as
+the same ``StreamRecord``s, so the comparison never knows which it got.
 """
 
 from __future__ import annotations
@@ -43,19 +43,14 @@ def _registry() -> Any:
 
 
 def _snapshot_reader(handle: BinaryIO) -> tuple[str, Iterator[StreamRecord]] | None:
-    try:
-        from streams import selfdesc
-    except ImportError:  # pragma: no cover - the snapshot codecs are optional here
-        return None
-    is_snapshot = getattr(selfdesc, "is_snapshot", None)
-    if is_snapshot is None:  # pragma: no cover - the package is being written
-        return None
-    head = handle.read(64)
+    from streams.selfdesc import SnapshotReader, is_snapshot
+
+    head = handle.read(16)
     handle.seek(0)
     if not is_snapshot(head):
         return None
-    codec = getattr(selfdesc, "codec_of", lambda _head: "snapshot")(head)
-    return codec, selfdesc.read_records(handle, descriptions=_registry())
+    reader = SnapshotReader(handle, descriptions=_registry())  # verifies magic, version and checksum first
+    return reader.container.codec, iter(reader)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,143 @@
+"""Stream records -> items, one pass, bounded memory.
+
+Every ``StreamRecord`` becomes one item named by its ``"t"`` key, except
+that page records are grouped into ``ram`` chunks (``_ram_chunks``) and a
+long byte string (a raw section body, the vmdesc trailer, trailing bytes) is
+split into a first item carrying its total ``size`` and ``more`` items of at
+most ``BLOB_CHUNK`` bytes.  The first item is ``snapshot`` (what the file
+holds, who wrote it); the last is the ``index`` (``_index``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from streams.qemu.records import (
+    Command,
+    Configuration,
+    DeviceState,
+    Eof,
+    FileHeader,
+    HtabChunk,
+    HtabEnd,
+    HtabHeader,
+    RamBlockList,
+    RamEos,
+    RamPage,
+    RamZero,
+    RawBody,
+    SectionFooter,
+    SectionHeader,
+    StreamRecord,
+    TrailingData,
+    VmDescription,
+)
+from vmstate import __version__
+from vmstate.errors import EncodeError
+
+from ._index import IndexBuilder, SnapshotIndex, index_to_item
+from ._ram_chunks import RamChunker
+from ._sections import configuration_item, device_item
+
+__all__ = ["BLOB_CHUNK", "PRODUCER", "Itemizer"]
+
+BLOB_CHUNK = 1 << 20
+PRODUCER = f"vmstate-forge {__version__}"
+
+
+def _blob(kind: str, data: bytes, **extra: Any) -> Iterator[dict[str, Any]]:
+    yield {"t": kind, **extra, "size": len(data), "data": bytes(data[:BLOB_CHUNK])}
+    for start in range(BLOB_CHUNK, len(data), BLOB_CHUNK):
+        yield {"t": "more", "data": bytes(data[start : start + BLOB_CHUNK])}
+
+
+def _section(record: SectionHeader) -> dict[str, Any]:
+    item: dict[str, Any] = {"t": "section", "kind": record.kind.name, "id": record.section_id}
+    for key, value in (("idstr", record.idstr), ("instance", record.instance_id), ("version", record.version)):
+        if value is not None:
+            item[key] = value
+    return item
+
+
+def _ram_blocks(record: RamBlockList) -> dict[str, Any]:
+    blocks = []
+    for block in record.blocks:
+        entry: dict[str, Any] = {"name": block.name, "length": block.length}
+        if block.page_size is not None:
+            entry["page_size"] = block.page_size
+        if block.address is not None:
+            entry["address"] = block.address
+        blocks.append(entry)
+    return {"t": "ram_blocks", "total": record.total, "flags": int(record.flags), "blocks": blocks}
+
+
+def record_items(record: StreamRecord) -> Iterator[dict[str, Any]]:
+    """The item(s) of one record other than a page record."""
+    if isinstance(record, DeviceState):
+        yield device_item(record)
+    elif isinstance(record, SectionHeader):
+        yield _section(record)
+    elif isinstance(record, SectionFooter):
+        yield {"t": "footer", "id": record.section_id}
+    elif isinstance(record, RamBlockList):
+        yield _ram_blocks(record)
+    elif isinstance(record, RamEos):
+        yield {"t": "ram_eos", "value": record.value}
+    elif isinstance(record, FileHeader):
+        yield {"t": "file_header", "magic": record.magic, "version": record.version}
+    elif isinstance(record, Configuration):
+        yield configuration_item(record)
+    elif isinstance(record, RawBody):
+        yield from _blob("raw", record.data, reason=record.reason)
+    elif isinstance(record, HtabHeader):
+        yield {"t": "htab_header", "value": record.value}
+    elif isinstance(record, HtabChunk):
+        yield {"t": "htab_chunk", "index": record.index, "valid": record.n_valid, "invalid": record.n_invalid, "ptes": bytes(record.ptes)}
+    elif isinstance(record, HtabEnd):
+        yield {"t": "htab_end"}
+    elif isinstance(record, Command):
+        yield {"t": "command", "command": record.command, "data": bytes(record.data)}
+    elif isinstance(record, Eof):
+        yield {"t": "eof"}
+    elif isinstance(record, VmDescription):
+        yield from _blob("vmdesc", record.raw)
+    elif isinstance(record, TrailingData):
+        yield from _blob("trailing", record.data)
+    else:
+        raise EncodeError(f"not a stream record: {type(record).__name__}")
+
+
+class Itemizer:
+    """Turn records into items; ``index`` is complete once ``items`` is exhausted."""
+
+    def __init__(self, content: str) -> None:
+        self._index = IndexBuilder(content)
+        self.index: SnapshotIndex | None = None
+
+    def items(self, records: Iterable[StreamRecord]) -> Iterator[dict[str, Any]]:
+        """Yield every item, the opening ``snapshot`` item first and the ``index`` last."""
+        builder = self._index
+        yield self._count({"t": "snapshot", "content": builder.content, "producer": PRODUCER})
+        chunker = RamChunker()
+        for record in records:
+            builder.add(record)
+            if isinstance(record, (RamPage, RamZero)):
+                done = chunker.add(record)
+                if done is not None:
+                    yield self._count(done)
+                continue
+            pending = chunker.flush()
+            if pending is not None:
+                yield self._count(pending)
+            for item in record_items(record):
+                yield self._count(item)
+        pending = chunker.flush()
+        if pending is not None:
+            yield self._count(pending)
+        self.index = builder.build()
+        yield index_to_item(self.index)
+
+    def _count(self, item: dict[str, Any]) -> dict[str, Any]:
+        self._index.items += 1
+        return item

@@ -259,3 +259,19 @@ def test_an_item_inserted_into_a_list_is_one_change_not_a_cascade() -> None:
     # equal lengths: element by element, in wire order
     changes = compare_trees(_record(x=[1, 2, 3], y=0), _record(x=[1, 5, 6], y=1))
     assert [(c.path, c.a, c.b) for c in changes] == [("x[1]", 2, 5), ("x[2]", 3, 6), ("y", 0, 1)]
+
+
+@pytest.mark.parametrize("codec", ["msgpack", "cbor", "json"])
+def test_snapshots_in_any_codec_diff_like_the_streams_they_hold(tmp_path: Path, codec: str) -> None:
+    from streams.selfdesc import stream_to_snapshot
+
+    examples = CORPUS.parent / "examples"
+    before, after = examples / "pc-net-balloon-before.mig.xz", examples / "pc-net-balloon-after.mig.xz"
+    snapshot = tmp_path / f"after.{codec}"
+    stream_to_snapshot(after, snapshot, codec)
+    expected = diff_files(before, after)
+    mixed = diff_files(before, snapshot)
+    assert mixed.b == (str(snapshot), codec)
+    assert (mixed.sections, mixed.ram, mixed.header) == (expected.sections, expected.ram, expected.header)
+    assert len(mixed.sections) == 2
+    assert diff_files(snapshot, after).identical

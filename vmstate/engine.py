@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .compiled import StaticRun, plan_for, records_from, static_struct_run
 from .description import (
     Array,
     Bool,
@@ -18,6 +19,7 @@ from .description import (
     Custom,
     CustomContext,
     Description,
+    Field,
     Int,
     Items,
     Kind,
@@ -125,20 +127,32 @@ def decode(
         error.add_context(offset=reader.offset, path=path)
         raise
     record = Record(version=version)
-    scopes = (*scopes, record.fields)
-    for field in description.fields:
-        if not field.present(StateView(scopes), version):
+    fields = record.fields
+    scopes = (*scopes, fields)
+    view = StateView(scopes)  # reads the scopes live: one view serves every exists test
+    for step in plan_for(description, version).steps:
+        if step.__class__ is StaticRun:
+            fields.update(step.values(_read_run(reader, step, path)))  # type: ignore[union-attr]
             continue
-        field_path = (*path, field.name)
+        assert isinstance(step, Field)
+        if step.exists is not None and not step.exists(view, version):
+            continue
+        field_path = (*path, step.name)
         try:
-            record.fields[field.name] = _decode_kind(
-                field.kind, reader, limits, field_path, scopes, _depth, version
-            )
+            fields[step.name] = _decode_kind(step.kind, reader, limits, field_path, scopes, _depth, version)
         except DecodeError as error:
             error.add_context(offset=reader.offset, path=field_path)
             raise
     _decode_subsections(description, reader, record, limits, path, scopes, _depth)
     return record
+
+
+def _read_run(reader: ByteReader, run: StaticRun, path: Path) -> bytes:
+    data = reader.peek(run.size)
+    if len(data) < run.size:
+        raise run.truncated(len(data), reader.offset, path)
+    reader.skip(run.size)
+    return data
 
 
 def _decode_subsections(
@@ -210,6 +224,14 @@ def _decode_kind(
             assert kind.count_from is not None
             count = _lookup(scopes, kind.count_from, path) * kind.multiply + kind.adjust
         _sized(count, limits.max_array_count, "max_array_count", "array length", path)
+        static = static_struct_run(kind.element, version) if count > 1 else None
+        if static is not None and depth < limits.max_depth:
+            run, at = static
+            data = reader.peek(count * run.size)
+            if len(data) == count * run.size:
+                reader.skip(len(data))
+                return records_from(run, data, at)
+            # Truncated: the interpreter names the element and field it stops in.
         return [
             _decode_element(kind.element, reader, limits, (*path, i), scopes, depth, version)
             for i in range(count)
@@ -257,14 +279,24 @@ def encode(description: Description, record: Record, *, path: Path = (), scopes:
 def _encode_into(
     description: Description, record: Record, out: list[bytes], path: Path, parent: Scopes
 ) -> None:
-    scopes = (*parent, record.fields)
-    for field in description.fields:
-        if not field.present(StateView(scopes), record.version):
+    fields = record.fields
+    scopes = (*parent, fields)
+    view = StateView(scopes)
+    for step in plan_for(description, record.version).steps:
+        if step.__class__ is StaticRun:
+            assert isinstance(step, StaticRun)
+            packed = step.pack(fields)
+            if packed is not None:
+                out.append(packed)
+                continue
+            # A value the run cannot pack as it is: the interpreter writes it or says why not.
+            for name, field in _fields_of(description, step.names):
+                _encode_field(field, fields, out, path, scopes, record.version)
             continue
-        field_path = (*path, field.name)
-        if field.name not in record.fields:
-            raise EncodeError("field is on the wire at this version but has no value", path=field_path)
-        _encode_kind(field.kind, record.fields[field.name], out, field_path, scopes, record.version)
+        assert isinstance(step, Field)
+        if step.exists is not None and not step.exists(view, record.version):
+            continue
+        _encode_field(step, fields, out, path, scopes, record.version)
     for name, sub_record in record.subsections.items():
         sub = description.subsection(name)
         if sub is None:
@@ -273,6 +305,18 @@ def _encode_into(
         out.append(bytes((SUBSECTION_MARKER, len(raw_name))) + raw_name)
         out.append(INT_STRUCTS[(4, False)].pack(sub_record.version))
         _encode_into(sub, sub_record, out, (*path, name), scopes)
+
+
+def _fields_of(description: Description, names: tuple[str, ...]) -> list[tuple[str, Field]]:
+    by_name = {f.name: f for f in description.fields}
+    return [(name, by_name[name]) for name in names]
+
+
+def _encode_field(field: Field, fields: dict[str, Any], out: list[bytes], path: Path, scopes: Scopes, version: int) -> None:
+    field_path = (*path, field.name)
+    if field.name not in fields:
+        raise EncodeError("field is on the wire at this version but has no value", path=field_path)
+    _encode_kind(field.kind, fields[field.name], out, field_path, scopes, version)
 
 
 def _expect_len(actual: int, expected: int, what: str, path: Path) -> None:
@@ -314,6 +358,9 @@ def _encode_kind(kind: Kind, value: Any, out: list[bytes], path: Path, scopes: S
             assert kind.count_from is not None
             expected = _lookup_for_encode(scopes, kind.count_from, path) * kind.multiply + kind.adjust
         _expect_len(len(value), expected, "array", path)
+        static = static_struct_run(kind.element, version)
+        if static is not None and _pack_records(static[0], static[1], value, out):
+            return
         for i, item in enumerate(value):
             _encode_kind(kind.element, item, out, (*path, i), scopes, version)
     elif isinstance(kind, Items):
@@ -326,9 +373,24 @@ def _encode_kind(kind: Kind, value: Any, out: list[bytes], path: Path, scopes: S
             raise EncodeError(f"expected a Record, got {type(value).__name__}", path=path)
         _encode_into(kind.description, value, out, path, ())
     elif isinstance(kind, Custom):
-        out.append(kind.codec.encode(value, CustomContext(limits=DEFAULT_LIMITS, path=path, version=version, scopes=scopes, depth=0)))
+        context = CustomContext(limits=DEFAULT_LIMITS, path=path, version=version, scopes=scopes, depth=0)
+        out.append(kind.codec.encode(value, context))
     else:
         raise DescriptionError(f"unknown field kind {kind!r}")
+
+
+def _pack_records(run: StaticRun, version: int, items: Sequence[Any], out: list[bytes]) -> bool:
+    """Pack an array of static structs in one go; False (nothing written) if any item needs the interpreter."""
+    packed: list[bytes] = []
+    for item in items:
+        if item.__class__ is not Record or item.version != version or item.subsections:
+            return False
+        data = run.pack(item.fields)
+        if data is None:
+            return False
+        packed.append(data)
+    out.append(b"".join(packed))
+    return True
 
 
 def _check_sequence(value: Any, path: Path) -> Sequence[Any]:

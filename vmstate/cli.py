@@ -232,6 +232,32 @@ def _describe_stream(stream: Path, idstr: str | None) -> int:
     return 0
 
 
+@cli.command()
+@click.argument("stream", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.pass_context
+def extract(ctx: click.Context, stream: Path, directory: Path) -> None:
+    """Unpack STREAM into the new DIRECTORY: state.json and ram/<block> files.
+
+    state.json is the decoding ``dump --json`` prints; each RAM block becomes a
+    sparse file of the block's length holding its pages at their offsets.
+    DIRECTORY must not exist; it appears only once extraction succeeded.
+    """
+
+    def action() -> int:
+        from streams.qemu.extract import extract_stream
+        from streams.qemu.files import open_stream
+
+        with open_stream(stream) as source:
+            summary = extract_stream(source, directory, descriptions=_registry())
+        for name, path in summary["ram_files"].items():
+            click.echo(f"{directory / path}  ({name})")
+        click.echo(f"{directory / 'state.json'}")
+        return 0
+
+    _run(ctx, action)
+
+
 #: output format by file suffix, for ``convert`` without ``--to``
 _SUFFIX_FORMATS = {".msgpack": "msgpack", ".cbor": "cbor", ".json": "json", ".jsonl": "json", ".mig": "qemu"}
 

@@ -16,34 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from large_streams import PAGE, make_pair  # noqa: E402
-
-
-def run(argv: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, int, bytes]:
-    """Wall seconds, peak RSS in KiB and stdout of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE if stdout is None else stdout, stderr=subprocess.PIPE)
-    out = proc.stdout.read() if proc.stdout else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise RuntimeError(f"{argv[0]} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return elapsed, usage.ru_maxrss, out
-
-
-def best(argv: list[str], times: int = 3, *, keep_output: bool = False) -> tuple[float, int, bytes]:
-    """Best wall time of ``times`` runs, their peak RSS, and the last output (if kept)."""
-    results = [run(argv, stdout=None if keep_output else subprocess.DEVNULL) for _ in range(times)]
-    return min(r[0] for r in results), max(r[1] for r in results), results[-1][2]
+from measure import best  # noqa: E402
 
 
 def main() -> int:
@@ -52,11 +32,16 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=8)
     parser.add_argument("--dir", type=Path, help="where to make the streams (default: a temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the streams")
+    parser.add_argument("--streams", type=Path, nargs=2, metavar=("A", "B"),
+                        help="compare these instead (made by an earlier --keep run: the differing pages are not known)")
     args = parser.parse_args()
     directory = args.dir or Path(tempfile.mkdtemp(prefix="vmstate-bench-"))
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        a, b, addresses = make_pair(directory, args.ram_mib, args.pages)
+        if args.streams:
+            (a, b), addresses = args.streams, None
+        else:
+            a, b, addresses = make_pair(directory, args.ram_mib, args.pages)
         size = a.stat().st_size + b.stat().st_size
         cat, _, _ = best(["cat", str(a), str(b)])
         diff = shutil.which("migration-diff")
@@ -66,11 +51,14 @@ def main() -> int:
         report = json.loads(out)
         found = sorted(r["start"] for block in report["ram"] for r in block["ranges"])
         exact = found == addresses and all(r["pages"] == 1 for block in report["ram"] for r in block["ranges"])
-        print(f"inputs: 2 x {a.stat().st_size / 2**20:.0f} MiB real QEMU 7.2 streams (-m {args.ram_mib}), "
-              f"{args.pages} differing pages of {PAGE} bytes")
+        print(f"inputs: 2 x {a.stat().st_size / 2**20:.0f} MiB real QEMU 7.2 streams, "
+              f"{len(found)} differing pages of {PAGE} bytes")
         print(f"cat A B:            {cat:7.3f} s  ({size / cat / 2**20:7.0f} MiB/s)")
         print(f"migration-diff A B: {elapsed:7.3f} s  ({size / elapsed / 2**20:7.0f} MiB/s)  "
               f"ratio {elapsed / cat:.1f}x cat, peak RSS {rss / 1024:.1f} MiB")
+        if addresses is None:
+            print(f"differing pages found: {', '.join(hex(p) for p in found)}")
+            return 0
         print(f"differing pages found exactly: {'yes' if exact else 'NO'}")
         return 0 if exact else 1
     finally:

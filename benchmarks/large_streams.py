@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["PAGE", "make_pair", "make_stream"]
+__all__ = ["PAGE", "make_pair", "make_random_stream", "make_stream"]
 
 PAGE = 4096
 LOAD_ADDRESS = 0x100000
@@ -75,3 +75,13 @@ def make_pair(directory: Path, ram_mib: int = 1024, differing_pages: int = 8, se
         a = make_stream(directory / f"ram{ram_mib}-a.mig", ram_mib, blob_a)
         b = make_stream(directory / f"ram{ram_mib}-b.mig", ram_mib, blob_b)
     return a, b, [LOAD_ADDRESS + p * PAGE for p in pages]
+
+
+def make_random_stream(directory: Path, ram_mib: int = 1024, seed: int = 1) -> Path:
+    """One stream whose RAM (but its first and last MiB) is random."""
+    if shutil.which("qemu-system-x86_64") is None:
+        raise RuntimeError("needs qemu-system-x86_64 (Debian's qemu-system-x86)")
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        blob = Path(tmp) / "ram.bin"
+        _random_file(blob, (ram_mib - 2) << 20, seed)
+        return make_stream(directory / f"ram{ram_mib}.mig", ram_mib, blob)

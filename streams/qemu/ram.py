@@ -26,7 +26,6 @@ _EOS = int(RamFlag.EOS)
 _MEM_SIZE = int(RamFlag.MEM_SIZE)
 _ZERO = int(RamFlag.ZERO)
 _PAGE = int(RamFlag.PAGE)
-_HEADER = struct.Struct(">Q")
 #: pages gathered into one ``RamPageRun`` at most
 MAX_RUN = 256
 _UNSUPPORTED = {
@@ -88,15 +87,17 @@ class RamCodec:
     def _runs(self, reader: ByteReader, block: str, address: int) -> Iterator[RamPageRun]:
         """Gather the CONTINUE pages that follow at consecutive offsets into runs."""
         page_size, stride = self.page_size, 8 + self.page_size
+        records = struct.Struct(f">Q{page_size}x")  # one header, then the page skipped
         length = self.blocks[block].length
+        flags = _PAGE | _CONTINUE
         while True:
             ahead = reader.peek(MAX_RUN * stride)
-            count = 0
-            for i in range(len(ahead) // stride):
-                value = address + i * page_size
-                if value >= length or _HEADER.unpack_from(ahead, i * stride)[0] != value | _PAGE | _CONTINUE:
-                    break
-                count += 1
+            fits = min(len(ahead) // stride, max(0, (length - address) // page_size))
+            headers = [h for (h,) in records.iter_unpack(memoryview(ahead)[: fits * stride])]
+            expected = range(address | flags, (address + fits * page_size) | flags, page_size)
+            count = fits
+            if headers != list(expected):  # the run ends early: find where
+                count = next(i for i, (h, e) in enumerate(zip(headers, expected)) if h != e)
             if not count:
                 return
             reader.skip(count * stride)

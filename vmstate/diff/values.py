@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from deepdiff import DeepDiff
-from deepdiff.helper import NotPresent
 
 __all__ = ["FieldChange", "compare_trees", "display_path"]
+
+#: the side of a change where the item does not exist
+_ABSENT = object()
 
 @attrs.frozen
 class FieldChange:
@@ -81,11 +82,16 @@ def _step(node: Any, token: Any) -> Any:
     return None
 
 
+def _missing(value: Any) -> bool:
+    """The side where an item does not exist: our marker, or DeepDiff's ``NotPresent``."""
+    return value is _ABSENT or type(value).__name__ == "NotPresent"
+
+
 def _kind(tokens: list[Any], a: Any, b: Any) -> str:
     subsection = len(tokens) >= 2 and tokens[-2] == "subsections"
-    if isinstance(a, NotPresent):
+    if _missing(a):
         return "subsection_only_b" if subsection else "only_b"
-    if isinstance(b, NotPresent):
+    if _missing(b):
         return "subsection_only_a" if subsection else "only_a"
     if tokens and tokens[-1] == "version":
         return "version"
@@ -97,6 +103,8 @@ def _same_item(x: Any, y: Any, level: Any = None) -> bool:
 
 
 def _deepdiff(tree_a: Any, tree_b: Any, prefix: list[Any], found: list[tuple[list[Any], Any, Any]]) -> None:
+    from deepdiff import DeepDiff  # imported when first needed: it costs 0.15 s at start-up
+
     diff = DeepDiff(tree_a, tree_b, view="tree", verbose_level=2, iterable_compare_func=_same_item)
     for report_type, levels in diff.items():
         if report_type == "iterable_item_moved":
@@ -125,7 +133,6 @@ def _walk(a: Any, b: Any, tokens: list[Any], found: list[tuple[list[Any], Any, A
         found.append((tokens, a, b))
 
 
-_ABSENT = NotPresent()
 
 
 def compare_trees(tree_a: Any, tree_b: Any) -> list[FieldChange]:
@@ -135,8 +142,8 @@ def compare_trees(tree_a: Any, tree_b: Any) -> list[FieldChange]:
     changes: list[tuple[tuple[int, ...], FieldChange]] = []
     for tokens, t1, t2 in found:
         kind = _kind(tokens, t1, t2)
-        a = None if isinstance(t1, NotPresent) else t1
-        b = None if isinstance(t2, NotPresent) else t2
+        a = None if _missing(t1) else t1
+        b = None if _missing(t2) else t2
         changes.append((_order(tree_a, tree_b, tokens), FieldChange(display_path(tokens), kind, a, b)))
     changes.sort(key=lambda item: item[0])
     return [change for _, change in changes]

@@ -36,8 +36,8 @@ import attrs
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devices import DEFAULT_REGISTRY
-from streams.qemu import (
+from devices import DEFAULT_REGISTRY  # noqa: E402
+from streams.qemu import (  # noqa: E402
     RamBlockList,
     RamEos,
     RamFlag,
@@ -47,7 +47,7 @@ from streams.qemu import (
     StreamRecord,
     StreamWriter,
 )
-from streams.selfdesc import CODECS, read_records, write_records
+from streams.selfdesc import CODECS, read_records, write_records  # noqa: E402
 
 PAGE = 4096
 BASE = ROOT / "compat_fixtures" / "streams" / "pc-7.2-virtio-net-legacy.mig"

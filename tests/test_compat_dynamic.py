@@ -21,7 +21,7 @@ from vmstate.compat import (
     record_fixtures,
 )
 from vmstate.compat import fixtures as fixture_module
-from vmstate.compat.fixtures import Outcome, Rewrite, read_ledger
+from vmstate.compat.fixtures import Outcome, Rewrite, golden_path, read_ledger
 
 FIXTURES = ROOT / "compat_fixtures"
 #: the device classes the corpus must cover (9p has no stream: QEMU blocks migrating a mounted share)
@@ -47,7 +47,7 @@ def _goldens_by_device() -> dict[str, dict[str, list[str]]]:
     origins = {name: entry.origin for name, entry in read_ledger(FIXTURES).items()}
     cases: dict[str, dict[str, list[str]]] = {name: {} for name in COVERED}
     for fixture, origin in origins.items():
-        golden = json.loads((FIXTURES / "expected" / (Path(fixture).name.split(".mig")[0] + ".json")).read_text())
+        golden = json.loads(golden_path(FIXTURES, FIXTURES / fixture).read_text())
         real = origin.startswith("qemu 7.2")
         for section in golden["sections"]:
             device = section["idstr"].rsplit("/", 1)[-1]
@@ -74,7 +74,8 @@ def test_corpus_covers_every_case_for_every_virtio_device() -> None:
         assert wanted <= set(cases[device]), (device, sorted(cases[device]))
     # device_endian present comes from real QEMU: a big-endian aarch64 guest and a ppc64le guest
     assert {Path(f).name for f in cases["virtio-scsi"]["device_endian present"]} == {
-        "virt-7.2-bare-be-mmio.mig.xz", "pseries-7.2-booted-ppc64le-legacy.mig.xz"}
+        "virt-7.2-bare-be-mmio.mig.xz", "pseries-7.2-booted-ppc64le-legacy.mig.xz",
+        "virt-7.2-bare-be-mmio.snapshot.json"}  # the last: a snapshot of the first
     assert len(cases["virtio-net"]["older version (our encoder)"]) == 3
     assert cases["virtio-console"]["older version (our encoder)"] == ["streams/pc-2.2-virtio-console-v2.mig"]
 

@@ -54,17 +54,19 @@ def write_records(
     codec: str = "msgpack",
     content: str = "stream",
     limits: Limits = DEFAULT_LIMITS,
+    producer: str | None = None,
 ) -> SnapshotIndex:
     """Write ``records`` to ``sink`` as a snapshot file, in one pass; return its index.
 
     ``content`` says what the records are: ``stream`` (a whole QEMU stream)
-    or ``devices`` (device sections only).  Writes are sequential: ``sink``
-    need not be seekable.  Not atomic: ``save_snapshot`` is.
+    or ``devices`` (device sections only).  ``producer`` names the writer in
+    the opening item (default: this package and version).  Writes are
+    sequential: ``sink`` need not be seekable.  Not atomic: ``save_snapshot`` is.
     """
     chosen = codec_named(codec)
     limit = chosen.max_item_bytes(limits)
     writer = ContainerWriter(sink, chosen.name)
-    itemizer = Itemizer(content)
+    itemizer = Itemizer(content) if producer is None else Itemizer(content, producer)
     last_offset = writer.offset
     for number, item in enumerate(itemizer.items(records)):
         data = chosen.encode(item)

@@ -25,6 +25,7 @@ from streams.qemu.records import (
     RamBlockList,
     RamEos,
     RamPage,
+    RamPageRun,
     RamZero,
     RawBody,
     SectionFooter,
@@ -108,19 +109,29 @@ def record_items(record: StreamRecord) -> Iterator[dict[str, Any]]:
         raise EncodeError(f"not a stream record: {type(record).__name__}")
 
 
+def _single_pages(records: Iterable[StreamRecord]) -> Iterator[StreamRecord]:
+    """Records with batched RAM pages (``RamPageRun``) expanded to one ``RamPage`` each."""
+    for record in records:
+        if isinstance(record, RamPageRun):
+            yield from record.expand()
+        else:
+            yield record
+
+
 class Itemizer:
     """Turn records into items; ``index`` is complete once ``items`` is exhausted."""
 
-    def __init__(self, content: str) -> None:
+    def __init__(self, content: str, producer: str = PRODUCER) -> None:
         self._index = IndexBuilder(content)
+        self._producer = producer
         self.index: SnapshotIndex | None = None
 
     def items(self, records: Iterable[StreamRecord]) -> Iterator[dict[str, Any]]:
         """Yield every item, the opening ``snapshot`` item first and the ``index`` last."""
         builder = self._index
-        yield self._count({"t": "snapshot", "content": builder.content, "producer": PRODUCER})
+        yield self._count({"t": "snapshot", "content": builder.content, "producer": self._producer})
         chunker = RamChunker()
-        for record in records:
+        for record in _single_pages(records):
             builder.add(record)
             if isinstance(record, (RamPage, RamZero)):
                 done = chunker.add(record)

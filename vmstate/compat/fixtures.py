@@ -2,13 +2,14 @@
 
 Layout (the repository's ``compat_fixtures/`` is one; point the check at yours)::
 
-    DIR/streams/**/NAME.mig[.xz|.gz]     QEMU migration streams (any format registered here)
+    DIR/streams/**/NAME.mig[.xz|.gz]     QEMU migration streams (any format registered here:
+                                         also snapshots, NAME.msgpack, NAME.cbor, NAME.snapshot.json)
     DIR/expected/**/NAME.json            the golden decoding of each, same relative path
     DIR/schema/fixtures.lock.json        the ledger: sha256 of every recorded fixture and golden
 
 A fixture format turns a file into its decoding (what the golden holds) and
-says whether today's code writes it back byte for byte.  QEMU streams are
-built in; snapshots in other formats (``streams/selfdesc``) plug in with
+says whether today's code writes it back byte for byte.  QEMU streams and
+our snapshots (``streams.selfdesc``) are built in; other formats plug in with
 ``register_format`` or the ``vmstate_forge.fixture_formats`` entry point.
 Recorded fixtures never change: the ledger makes a rewritten or deleted
 fixture (or golden) an error of the check.
@@ -103,8 +104,10 @@ def formats() -> list[FixtureFormat]:
     global _ENTRY_POINTS_LOADED
     if not _FORMATS:
         from .qemu_format import QEMU_STREAMS
+        from .snapshot_format import SNAPSHOTS
 
         register_format(QEMU_STREAMS)
+        register_format(SNAPSHOTS)
     if not _ENTRY_POINTS_LOADED:
         _ENTRY_POINTS_LOADED = True
         for entry in metadata.entry_points(group="vmstate_forge.fixture_formats"):

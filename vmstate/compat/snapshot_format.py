@@ -1,0 +1,59 @@
+"""Snapshot files (``streams.selfdesc``) as fixtures: decode them and write them back.
+
+A snapshot that holds a QEMU stream decodes to the same summary a stream
+does, so its golden has the stream golden's shape (and equals the golden of
+the stream it was made from).  The write-back is today's snapshot writer on
+the records today's reader made, in the file's own codec and under the
+producer name the file carries, compared byte for byte: a change to the
+items, the codecs or the framing shows as a difference; a new release of
+the writer alone does not.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from devices import DEFAULT_REGISTRY
+from streams.qemu import summarize
+from streams.selfdesc import SnapshotReader, write_records
+
+from .fixtures import DescriptionLookup, Outcome, Rewrite
+
+__all__ = ["SNAPSHOTS", "SnapshotFixtures"]
+
+
+def _first_difference(a: bytes, b: bytes) -> int | None:
+    if a == b:
+        return None
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+class SnapshotFixtures:
+    """The fixture format of our snapshot files, in each codec."""
+
+    name = "snapshot"
+    suffixes = (".msgpack", ".cbor", ".snapshot.json")
+
+    def run(self, path: Path, descriptions: DescriptionLookup | None) -> Outcome:
+        """Summarize the records the snapshot holds, and write them again in its codec."""
+        lookup = DEFAULT_REGISTRY if descriptions is None else descriptions
+        original = path.read_bytes()
+        reader = SnapshotReader(io.BytesIO(original), descriptions=lookup)
+        records = list(reader) if len(original) < (64 << 20) else None
+        if records is None:  # a large one: decode twice rather than hold its records
+            summary = summarize(SnapshotReader(io.BytesIO(original), descriptions=lookup))
+            records = SnapshotReader(io.BytesIO(original), descriptions=lookup)
+        else:
+            summary = summarize(records)
+        written = io.BytesIO()
+        write_records(records, written, codec=reader.container.codec, content=reader.content, producer=reader.producer)
+        data = written.getvalue()
+        first = _first_difference(data, original)
+        rewrite = Rewrite(identical=first is None, size=len(data), first_difference=first,
+                          where=None if first is None else f"snapshot ({reader.container.codec})")
+        return Outcome(decoding=json.loads(json.dumps(summary)), rewrite=rewrite)
+
+
+SNAPSHOTS = SnapshotFixtures()

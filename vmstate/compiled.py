@@ -15,6 +15,7 @@ value the fast path cannot pack is handed back to it for the precise error.
 
 from __future__ import annotations
 
+import functools
 import struct
 import weakref
 from typing import Any
@@ -82,7 +83,7 @@ def _load_bool(byte: int) -> int | bool:
 class StaticRun:
     """Consecutive static fields read and written as one struct."""
 
-    __slots__ = ("struct", "slots", "names", "simple", "size", "_types")
+    __slots__ = ("struct", "slots", "names", "simple", "integers", "size", "_types", "__weakref__")
 
     def __init__(self, fields: list[Field], order: str) -> None:
         slots: list[_Slot] = []
@@ -99,6 +100,8 @@ class StaticRun:
         self.size = self.struct.size
         #: only single ints and buffers: the unpacked tuple maps 1:1 onto the names
         self.simple = all(s.kind in (_INT, _BYTES) for s in slots)
+        #: only single integers: an array of it packs from one flat list
+        self.integers = all(s.kind == _INT for s in slots)
         self._types: tuple[type, ...] = tuple(int if s.kind in (_INT, _BOOL) else bytes for s in slots)
 
     # ------------------------------------------------------------ decoding
@@ -246,6 +249,15 @@ def static_struct_run(kind: Kind, version: int | None) -> tuple[StaticRun, int] 
     return None if whole is None else (whole, at)
 
 
+@functools.lru_cache(maxsize=256)
+def repeated(run: StaticRun, count: int) -> struct.Struct:
+    """The struct of ``count`` consecutive runs."""
+    return struct.Struct(run.struct.format[0] + run.struct.format[1:] * count)
+
+
 def records_from(run: StaticRun, data: bytes, version: int) -> list[Record]:
     """Records of consecutive elements laid out as ``run``."""
-    return [Record(version=version, fields=run.assemble(values)) for values in run.struct.iter_unpack(data)]
+    if run.simple:
+        names = run.names
+        return [Record(version, dict(zip(names, values))) for values in run.struct.iter_unpack(data)]
+    return [Record(version, run.assemble(values)) for values in run.struct.iter_unpack(data)]

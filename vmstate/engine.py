@@ -9,9 +9,12 @@ names the field it happened in.
 
 from __future__ import annotations
 
+import itertools
+import operator
+import struct
 from typing import Any, Sequence
 
-from .compiled import StaticRun, plan_for, records_from, static_struct_run
+from .compiled import StaticRun, plan_for, records_from, repeated, static_struct_run
 from .description import (
     Array,
     Bool,
@@ -379,8 +382,28 @@ def _encode_kind(kind: Kind, value: Any, out: list[bytes], path: Path, scopes: S
         raise DescriptionError(f"unknown field kind {kind!r}")
 
 
+_VERSION = operator.attrgetter("version")
+_SUBSECTIONS = operator.attrgetter("subsections")
+_FIELDS = operator.attrgetter("fields")
+
+
 def _pack_records(run: StaticRun, version: int, items: Sequence[Any], out: list[bytes]) -> bool:
     """Pack an array of static structs in one go; False (nothing written) if any item needs the interpreter."""
+    if run.integers and items:
+        try:  # map/attrgetter/itemgetter keep the per-item work in C
+            if set(map(_VERSION, items)) != {version} or any(map(_SUBSECTIONS, items)):
+                return False
+            values = map(operator.itemgetter(*run.names), map(_FIELDS, items))
+            flat = list(itertools.chain.from_iterable(values)) if len(run.names) > 1 else list(values)
+        except (AttributeError, KeyError):
+            return False
+        if set(map(type, flat)) != {int}:  # bools and other int look-alikes: the interpreter decides
+            return False
+        try:
+            out.append(repeated(run, len(items)).pack(*flat))
+        except struct.error:
+            return False
+        return True
     packed: list[bytes] = []
     for item in items:
         if item.__class__ is not Record or item.version != version or item.subsections:

@@ -83,6 +83,11 @@ class ByteReader:
 
     def read(self, n: int) -> bytes:
         """Consume exactly ``n`` bytes."""
+        start = self._pos
+        end = start + n
+        if end <= len(self._buf):  # the common case, kept short: it runs for every field
+            self._pos = end
+            return self._buf[start:end]
         if not self._fill(n):
             raise TruncatedError(
                 f"expected {n} bytes, got {self._available()}", offset=self.offset
@@ -93,7 +98,8 @@ class ByteReader:
 
     def peek(self, n: int) -> bytes:
         """Return up to ``n`` upcoming bytes without consuming them."""
-        self._fill(n)
+        if self._pos + n > len(self._buf):
+            self._fill(n)
         return self._buf[self._pos : self._pos + n]
 
     def skip(self, n: int) -> None:

@@ -17,7 +17,7 @@ from streams.qemu import StreamReader, StreamWriter
 from streams.qemu.records import DeviceState, RamPage, RamZero, SectionFooter, SectionHeader, SectionType, StreamRecord
 from vmstate.diff import Filters, diff_files
 from vmstate.diff.filters import glob_to_regex
-from vmstate.diff.pages import ABSENT, PageTable, compare_tables, fill_digest, page_digest
+from vmstate.diff.pages import ABSENT, PageRange, PageTable, compare_tables, fill_digest, page_digest
 from vmstate.diff.render import render_text, report_to_json
 
 from conftest import CORPUS, stream_bytes
@@ -275,3 +275,28 @@ def test_snapshots_in_any_codec_diff_like_the_streams_they_hold(tmp_path: Path, 
     assert (mixed.sections, mixed.ram, mixed.header) == (expected.sections, expected.ram, expected.header)
     assert len(mixed.sections) == 2
     assert diff_files(snapshot, after).identical
+
+
+def test_a_page_at_the_far_end_of_a_huge_block_costs_no_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = PageTable(), PageTable()
+    far = (1 << 32) - 1  # the last page of a 16 TiB block
+    a.set(0, page_digest(b"x"))
+    b.set(0, page_digest(b"x"))
+    b.set(far, page_digest(b"y"))
+    reads: list[int] = []
+    original = PageTable.read
+    monkeypatch.setattr(PageTable, "read", lambda self, start, count: reads.append(start) or original(self, start, count))
+    assert list(compare_tables(a, b)) == [PageRange(far, 1, "only_b")]
+    assert len(reads) == 4  # the first chunk and the last one, on each side: the holes are skipped
+    a.close()
+    b.close()
+
+
+def test_pages_beyond_what_the_diff_tracks_are_a_typed_error() -> None:
+    from vmstate.diff.pages import MAX_PAGES
+    from vmstate.errors import LimitExceededError
+
+    table = PageTable()
+    with pytest.raises(LimitExceededError, match="beyond"):
+        table.set(MAX_PAGES, page_digest(b"z"))
+    table.close()

@@ -13,6 +13,7 @@ import gzip
 import lzma
 import shutil
 import tempfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,7 +44,7 @@ def open_stream(path: str | Path) -> BinaryIO:
     try:
         with decompressed:
             shutil.copyfileobj(decompressed, spool, 1 << 20)
-    except (lzma.LZMAError, OSError, EOFError) as error:
+    except (lzma.LZMAError, zlib.error, OSError, EOFError) as error:
         spool.close()
         raise MalformedError(f"{path}: cannot decompress: {error}") from None
     finally:

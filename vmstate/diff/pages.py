@@ -10,6 +10,7 @@ with xxHash's XXH3-128: the comparison needs speed, not secrecy.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from typing import Iterator
@@ -17,12 +18,16 @@ from typing import Iterator
 import attrs
 import xxhash
 
+from vmstate.errors import LimitExceededError
+
 __all__ = ["DIGEST_SIZE", "ABSENT", "PageTable", "PageRange", "page_digest", "run_digests", "fill_digest", "compare_tables"]
 
 DIGEST_SIZE = 16
 ABSENT = bytes(DIGEST_SIZE)
 _FLUSH_AT = 1 << 16
 _CHUNK_PAGES = 4096
+#: pages per RAM block the diff tracks: 256 TiB of 4 KiB pages (a 4 TiB sparse table at most)
+MAX_PAGES = 1 << 36
 
 
 _HASH = xxhash.xxh3_128_intdigest
@@ -64,6 +69,10 @@ class PageTable:
 
     def set(self, index: int, digests: bytes) -> None:
         """Record the digests of pages ``index``, ``index + 1``, ... (later calls win)."""
+        if index + len(digests) // DIGEST_SIZE > MAX_PAGES:
+            raise LimitExceededError(
+                f"page {index:#x} of a RAM block lies beyond the {MAX_PAGES:#x} pages migration-diff compares"
+            )
         if self._run and index == self._run_start + len(self._run) // DIGEST_SIZE:
             self._run += digests
             if len(self._run) >= _FLUSH_AT:
@@ -84,6 +93,22 @@ class PageTable:
         self._flush()
         data = os.pread(self._fd, count * DIGEST_SIZE, start * DIGEST_SIZE)
         return data.ljust(count * DIGEST_SIZE, b"\0")
+
+    def next_data(self, index: int) -> int | None:
+        """The first page at or after ``index`` that may have been written (None: none).
+
+        The table is a sparse file: holes are skipped with ``SEEK_DATA``, so a
+        block with a page at its far end costs no scan of the space between.
+        """
+        self._flush()
+        if index >= self.pages:
+            return None
+        try:
+            return max(index, os.lseek(self._fd, index * DIGEST_SIZE, os.SEEK_DATA) // DIGEST_SIZE)
+        except OSError as error:
+            if error.errno == errno.ENXIO:
+                return None
+            return index  # no SEEK_DATA here: look at every page
 
     def close(self) -> None:
         self._file.close()
@@ -107,12 +132,23 @@ def _kind(a: bytes, b: bytes) -> str:
     return "changed"
 
 
+def _next_start(a: PageTable | None, b: PageTable | None, index: int) -> int | None:
+    found = [n for n in (a.next_data(index) if a else None, b.next_data(index) if b else None) if n is not None]
+    return min(found) if found else None
+
+
 def compare_tables(a: PageTable | None, b: PageTable | None) -> Iterator[PageRange]:
-    """Yield the differing page ranges of two tables, in page order, reading a chunk at a time."""
+    """Yield the differing page ranges of two tables, in page order, a chunk at a time, skipping holes."""
     end = max(a.pages if a else 0, b.pages if b else 0)
     run: PageRange | None = None
-    for start in range(0, end, _CHUNK_PAGES):
+    index = 0
+    while index < end:
+        found = _next_start(a, b, index)
+        if found is None:
+            break
+        start = max(index, found - found % _CHUNK_PAGES)
         count = min(_CHUNK_PAGES, end - start)
+        index = start + count
         chunk_a = a.read(start, count) if a else bytes(count * DIGEST_SIZE)
         chunk_b = b.read(start, count) if b else bytes(count * DIGEST_SIZE)
         if chunk_a == chunk_b:

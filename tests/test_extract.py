@@ -88,3 +88,23 @@ def test_a_broken_stream_leaves_no_directory_behind(tmp_path: Path) -> None:
                         capture_output=True, text=True, timeout=120, check=False)
     assert ok.returncode == 0 and (tmp_path / "out" / "ram" / "pc.ram").stat().st_size == 16 << 20
     assert ok.stdout.splitlines()[-1].endswith("state.json")
+
+
+def test_a_block_longer_than_a_file_can_be_is_a_typed_error(tmp_path: Path) -> None:
+    from streams.qemu.extract import MAX_BLOCK
+
+    data = stream_bytes(CORPUS / "pc-7.2-virtio-rng-legacy.mig")
+
+    def grow(record: object) -> object:
+        if isinstance(record, RamBlockList):
+            blocks = tuple(attrs.evolve(b, length=MAX_BLOCK * 2) if b.name == "pc.ram" else b for b in record.blocks)
+            return attrs.evolve(record, blocks=blocks, total=sum(b.length for b in blocks))
+        return record
+
+    out = io.BytesIO()
+    StreamWriter(out).write_all(grow(r) for r in StreamReader(io.BytesIO(data)))
+    from vmstate.errors import LimitExceededError
+
+    with pytest.raises(LimitExceededError, match="pc.ram"):
+        extract_stream(io.BytesIO(out.getvalue()), tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []

@@ -20,13 +20,16 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from vmstate.errors import UnsupportedError
+from vmstate.errors import LimitExceededError, UnsupportedError
 
 from .reader import DescriptionLookup, StreamReader
 from .records import RamBlockList, RamPage, RamPageRun, RamZero, StreamRecord
 from .summary import summarize
 
-__all__ = ["extract_stream", "block_file_name"]
+__all__ = ["extract_stream", "block_file_name", "MAX_BLOCK"]
+
+#: the longest RAM block extracted: 16 TiB, the largest file ext4 holds
+MAX_BLOCK = 1 << 44
 
 
 def block_file_name(name: str) -> str:
@@ -45,6 +48,11 @@ class _BlockFiles:
 
     def declare(self, blocks: RamBlockList) -> None:
         for block in blocks.blocks:
+            if block.length > MAX_BLOCK:
+                raise LimitExceededError(
+                    f"RAM block {block.name!r} of {block.length:#x} bytes is longer than the "
+                    f"{MAX_BLOCK:#x} bytes a block file may take"
+                )
             if block.name not in self.files:
                 handle = open(self.directory / block_file_name(block.name), "wb")
                 self.files[block.name] = handle

@@ -17,6 +17,7 @@ from .errors import TruncatedError
 __all__ = ["ByteReader", "ByteWriter", "INT_STRUCTS", "LE_INT_STRUCTS"]
 
 _CHUNK = 1 << 16
+_MAX_READ = 1 << 20
 
 #: precompiled big-endian struct per (width, signed)
 INT_STRUCTS: dict[tuple[int, bool], struct.Struct] = {
@@ -73,7 +74,8 @@ class ByteReader:
         parts = [self._buf]
         have = self._available()
         while have < n:
-            chunk = self._file.read(max(n - have, _CHUNK))
+            # at most _MAX_READ at a time: a file object allocates what it is asked for, whatever it holds
+            chunk = self._file.read(min(max(n - have, _CHUNK), _MAX_READ))
             if not chunk:
                 break
             parts.append(chunk)

@@ -46,7 +46,10 @@ def open_stream(path: str | Path) -> BinaryIO:
             shutil.copyfileobj(decompressed, spool, 1 << 20)
     except (lzma.LZMAError, zlib.error, OSError, EOFError) as error:
         spool.close()
-        raise MalformedError(f"{path}: cannot decompress: {error}") from None
+        kind = "xz" if magic.startswith(_XZ_MAGIC) else "gzip"
+        # offset: how far into the compressed file the decompressor had read
+        offset = raw.tell() if not raw.closed else None
+        raise MalformedError(f"{path}: cannot decompress ({kind}): {error}", offset=offset, section=kind) from None
     finally:
         raw.close()
     spool.seek(0)

@@ -128,7 +128,14 @@ class StreamReader:
         return index
 
     def __iter__(self) -> Iterator[StreamRecord]:
-        return self._records(ByteReader(self._file))
+        self._reader = ByteReader(self._file)
+        return self._records(self._reader)
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the stream consumed: the end of the last record yielded (0 before iterating)."""
+        reader = getattr(self, "_reader", None)
+        return 0 if reader is None else reader.offset
 
     # ------------------------------------------------------------ framing
 

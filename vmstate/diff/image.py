@@ -32,6 +32,7 @@ from streams.qemu.records import (
     TrailingData,
 )
 from vmstate.description import Record
+from vmstate.errors import DecodeError
 
 from .pages import PageTable, fill_digest, page_digest, run_digests
 
@@ -108,8 +109,13 @@ def collect(
     *,
     page_size: Callable[[], int] | None = None,
     wanted: Callable[[str], bool] = lambda _idstr: True,
+    offset: Callable[[], int | None] | None = None,
 ) -> StreamImage:
-    """Read one side's records into a ``StreamImage``; ``wanted`` filters sections by idstr."""
+    """Read one side's records into a ``StreamImage``; ``wanted`` filters sections by idstr.
+
+    ``offset`` tells where the input is, so that an error raised here (a RAM
+    page the diff cannot track) names a byte offset like the reader's own.
+    """
     image = StreamImage(path, format)
     by_id: dict[int, SectionImage] = {}
     current: SectionImage | None = None
@@ -143,6 +149,11 @@ def collect(
                         image.ram[block.name] = RamBlockImage(block.name, block.length)
             else:
                 _framing(image, record)
+    except DecodeError as error:
+        image.close()
+        error.add_context(offset=offset() if offset is not None else None,
+                          section=current.idstr if current is not None else None)
+        raise
     except BaseException:
         image.close()
         raise

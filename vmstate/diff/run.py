@@ -38,7 +38,8 @@ def read_image(path: str | Path, filters: Filters | None = None, progress: Progr
     filters = filters or Filters()
     with open_source(path) as source:
         return collect(
-            str(path), source.format, _watched(source, progress), page_size=source.page_size, wanted=filters.wants_section
+            str(path), source.format, _watched(source, progress), page_size=source.page_size,
+            wanted=filters.wants_section, offset=source.position,
         )
 
 

@@ -66,7 +66,8 @@ def open_source(path: str | Path) -> Iterator[Source]:
         position = _position(handle)
         if head == _QEMU_HEAD:
             reader = StreamReader(handle, descriptions=_registry(), batch_pages=True)
-            yield Source(str(path), "qemu", iter(reader), position, size, lambda: reader.page_size)
+            records = iter(reader)
+            yield Source(str(path), "qemu", records, lambda: reader.offset, size, lambda: reader.page_size)
             return
         snapshot = _snapshot_reader(handle)
         if snapshot is None:

@@ -1,0 +1,356 @@
+"""What the fuzzer feeds its inputs to, and what it checks on every input.
+
+Each target reads one input the way a user of the project would; ``execute``
+runs it and turns what happened into an outcome (``ok`` or the name of the
+``VMStateError`` raised) or a ``Failure``:
+
+* ``untyped``: any other exception escaped (a bug, whatever the input);
+* ``no-offset``: a ``DecodeError`` that does not say where (the style guide's
+  rule; the QEMU reader's vmdesc trailer errors are exempt, as in
+  tests/test_hostile.py: the JSON is parsed as a whole);
+* ``property``: something the README promises did not hold (a stream that
+  decodes re-encodes to the same bytes; a snapshot that loads can be written
+  as a QEMU stream; ...);
+* ``time``: more than ``TIME_BASE + TIME_PER_BYTE * size`` seconds (checked
+  again without tracing before it counts), or the hard alarm went off;
+* ``memory``: a tracemalloc peak over ``MEMORY_BASE + MEMORY_FACTOR * size``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import signal
+import tempfile
+import time
+import traceback
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from devices import DEFAULT_REGISTRY
+from streams.qemu import StreamReader, StreamWriter, check_stream, summarize
+from streams.qemu.files import open_stream
+from streams.selfdesc import SnapshotReader, read_index, read_records, write_records
+from vmstate.diff import diff_files
+from vmstate.diff.compare import compare_images
+from vmstate.diff.image import StreamImage, collect
+from vmstate.diff.render import render_summary, render_text, report_to_json
+from vmstate.errors import DecodeError, VMStateError
+
+__all__ = [
+    "MEMORY_BASE",
+    "MEMORY_FACTOR",
+    "TARGETS",
+    "TIME_BASE",
+    "TIME_PER_BYTE",
+    "KNOWN_BUGS",
+    "Failure",
+    "PropertyViolation",
+    "Result",
+    "Target",
+    "HardStop",
+    "alarm",
+    "execute",
+    "warm_up",
+]
+
+#: seconds any input may take, plus per byte of input: a generous linear budget (parsing runs at ~0.2 us/byte)
+TIME_BASE = 2.0
+TIME_PER_BYTE = 20e-6
+#: failures of bugs already reported, by signature -> the report; each has a strict-xfail reproducer in
+#: tests/test_fuzz.py, so fixing the bug makes that test fail until its entry here and its marker go
+KNOWN_BUGS: dict[str, str] = {}
+#: the alarm that stops a runaway input, as a multiple of its budget
+HARD_STOP = 5.0
+#: bytes any input may allocate at its peak, plus a multiple of its size
+MEMORY_BASE = 16 << 20
+MEMORY_FACTOR = 40
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+class PropertyViolation(AssertionError):
+    """A documented property of the code under test does not hold for this input."""
+
+
+class HardStop(BaseException):
+    """Raised by the alarm; a BaseException so that no ``except Exception`` in the code under test swallows it."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One way of reading an input; ``seed_kinds`` names the seeds it is fed (``qemu`` or a codec)."""
+
+    name: str
+    seed_kinds: tuple[str, ...]
+    #: called with the input and the unmutated seed input it came from
+    run: Callable[[bytes, bytes], None]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A bug: what kind, one line saying what, the traceback, and a signature for deduplication."""
+
+    kind: str
+    summary: str
+    detail: str
+    signature: str
+    #: the bug report, when this is a failure already reported (``KNOWN_BUGS``)
+    known: str | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one input did."""
+
+    outcome: str
+    elapsed: float
+    peak: int | None
+    failure: Failure | None
+
+
+def _reader(data: bytes, batch_pages: bool) -> StreamReader:
+    return StreamReader(io.BytesIO(data), descriptions=DEFAULT_REGISTRY, batch_pages=batch_pages)
+
+
+# ---------------------------------------------------------------- targets
+
+
+def _qemu(data: bytes, _original: bytes) -> None:
+    for _ in _reader(data, False):
+        pass
+
+
+def _qemu_batch(data: bytes, _original: bytes) -> None:
+    """What ``vmstate dump --json`` does: batched pages, summarized, as JSON."""
+    json.dumps(summarize(_reader(data, True)))
+
+
+def _roundtrip(data: bytes, _original: bytes) -> None:
+    """Whatever decodes re-encodes to the same bytes, through the writer, ``check_stream`` and a snapshot."""
+    records = list(_reader(data, False))
+    out = io.BytesIO()
+    StreamWriter(out).write_all(records)
+    if out.getvalue() != data:
+        encoded = out.getvalue()
+        first = next((i for i, (a, b) in enumerate(zip(encoded, data)) if a != b), min(len(encoded), len(data)))
+        raise PropertyViolation(f"decoded, but re-encodes differently from {first:#x} ({len(encoded)} vs {len(data)} bytes)")
+    report = check_stream(io.BytesIO(data), io.BytesIO(data), descriptions=DEFAULT_REGISTRY)
+    if not report.identical:
+        raise PropertyViolation(f"check_stream (batched pages) reports a difference at {report.first_difference}")
+    codec = ("msgpack", "cbor", "json")[len(data) % 3]
+    snapshot = io.BytesIO()
+    try:
+        write_records(records, snapshot, codec=codec)
+    except VMStateError as error:
+        raise PropertyViolation(f"decoded, but cannot be saved as a {codec} snapshot: {error}") from None
+    back = list(read_records(io.BytesIO(snapshot.getvalue())))
+    if back != records:
+        raise PropertyViolation(f"a {codec} snapshot of it reads back different records")
+
+
+def _snapshot(data: bytes, _original: bytes) -> None:
+    """Read every record, then the index alone; what loads must be writable as QEMU bytes."""
+    reader = SnapshotReader(io.BytesIO(data))
+    records = list(reader)
+    index = read_index(io.BytesIO(data))
+    if index != reader.index:
+        raise PropertyViolation("read_index disagrees with the index the records were checked against")
+    try:
+        StreamWriter(io.BytesIO()).write_all(records)
+    except VMStateError as error:
+        raise PropertyViolation(f"loaded, but cannot be written as a QEMU stream: {error}") from None
+
+
+class _Images:
+    """The diff image of each unmutated input, collected once."""
+
+    @staticmethod
+    @lru_cache(maxsize=64)
+    def of(data: bytes) -> StreamImage:
+        return _image(data)
+
+
+def _image(data: bytes) -> StreamImage:
+    reader = _reader(data, True)
+    return collect("input", "qemu", reader, page_size=lambda: reader.page_size)
+
+
+def _diff(data: bytes, original: bytes) -> None:
+    """``migration-diff ORIGINAL INPUT`` without the files: collect, compare, render as text, summary and JSON."""
+    image = _image(data)
+    try:
+        report = compare_images(_Images.of(original), image)
+        list(render_text(report))
+        list(render_summary(report))
+        json.dumps(report_to_json(report))
+    finally:
+        image.close()
+    if data == original and not report.identical:
+        raise PropertyViolation("an input differs from itself")
+
+
+def _files(data: bytes, original: bytes) -> None:
+    """A compressed stream file through what ``vmstate dump``, ``vmstate check`` and ``migration-diff`` do with it.
+
+    All three read it the same way (``open_stream``, batched pages), so they
+    must agree on whether it can be read; what ``check`` reads must re-encode
+    identically.  (Which error they raise may differ: an empty file is a
+    truncated stream to ``dump`` and neither a stream nor a snapshot to
+    ``diff``.)
+    """
+    with tempfile.TemporaryDirectory(prefix="vmstate-fuzz-") as tmp:
+        path, reference = Path(tmp) / "input", Path(tmp) / "original"
+        path.write_bytes(data)
+        reference.write_bytes(original)
+        errors: list[VMStateError | None] = []
+        for step in ("dump", "check", "diff"):
+            try:
+                if step == "dump":
+                    with open_stream(path) as source:
+                        json.dumps(summarize(StreamReader(source, descriptions=DEFAULT_REGISTRY, batch_pages=True)))
+                elif step == "check":
+                    with open_stream(path) as source, open_stream(path) as again:
+                        if not check_stream(source, again, descriptions=DEFAULT_REGISTRY).identical:
+                            raise PropertyViolation("check_stream: decoded but does not re-encode identically")
+                else:
+                    report = diff_files(reference, path)
+                    if data == original and not report.identical:
+                        raise PropertyViolation("an input differs from itself")
+                errors.append(None)
+            except VMStateError as error:
+                errors.append(error)
+        if len({e is None for e in errors}) > 1:  # the error classes may differ: diff tells formats apart first
+            raise PropertyViolation(f"dump, check and diff disagree: {[type(e).__name__ for e in errors]}")
+        if errors[0] is not None:
+            raise errors[0]
+
+
+_SNAPSHOTS = ("msgpack", "cbor", "json")
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("qemu", ("qemu",), _qemu),
+        Target("qemu-batch", ("qemu",), _qemu_batch),
+        Target("roundtrip", ("qemu",), _roundtrip),
+        *(Target(f"snapshot-{codec}", (codec,), _snapshot) for codec in _SNAPSHOTS),
+        Target("diff", ("qemu",), _diff),
+        Target("files", ("gzip", "xz"), _files),
+    )
+}
+
+
+# ---------------------------------------------------------------- running one input
+
+
+def warm_up(targets: list[Target], inputs: dict[str, list[bytes]]) -> None:
+    """Run each target on each seed input, and against another, untraced.
+
+    So lazy imports and caches (deepdiff on the first differing section) are not charged to a fuzz input.
+    """
+    for target in targets:
+        for kind in target.seed_kinds:
+            for data in inputs[kind]:
+                execute(target, data, data, trace=False)
+                execute(target, data, inputs[kind][0], trace=False)
+
+
+
+def time_budget(size: int) -> float:
+    return TIME_BASE + TIME_PER_BYTE * size
+
+
+def memory_budget(size: int) -> int:
+    return MEMORY_BASE + MEMORY_FACTOR * size
+
+
+@contextlib.contextmanager
+def alarm(seconds: float) -> Iterator[None]:
+    """Raise ``HardStop`` in this (main) thread after ``seconds``; a no-op elsewhere."""
+
+    def fire(_signum: int, _frame: object) -> None:
+        raise HardStop
+
+    try:
+        previous = signal.signal(signal.SIGALRM, fire)
+    except ValueError:  # not the main thread
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _where(error: BaseException) -> tuple[str, int, str]:
+    """The innermost frame in the project's code (not in tests or libraries): file, line, function."""
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [f for f in frames if f.filename.startswith(str(_ROOT)) and "/tests/" not in f.filename] or frames
+    if not ours:
+        return "?", 0, "?"
+    frame = ours[-1]
+    name = str(Path(frame.filename).relative_to(_ROOT)) if frame.filename.startswith(str(_ROOT)) else frame.filename
+    return name, frame.lineno or 0, frame.name
+
+
+def _failure(kind: str, error: BaseException, text: str) -> Failure:
+    file, line, function = _where(error)
+    detail = "".join(traceback.format_exception(error))
+    signature = f"{kind}|{type(error).__name__}|{file} {function}"  # no line number: it survives unrelated edits
+    return Failure(kind, f"{kind}: {text} [{file}:{line} {function}]", detail, signature, KNOWN_BUGS.get(signature))
+
+
+def _context_missing(target: Target, error: DecodeError) -> bool:
+    if error.offset is not None:
+        return False
+    # vmdesc JSON is parsed as a whole: its errors name the section only (as tests/test_hostile.py accepts)
+    return not (error.section == "vmdesc" and not target.name.startswith("snapshot"))
+
+
+def _run_once(target: Target, data: bytes, original: bytes, trace: bool) -> tuple[str, float, int | None, Failure | None]:
+    outcome, failure = "ok", None
+    if trace:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+    start = time.perf_counter()
+    try:
+        with alarm(HARD_STOP * time_budget(len(data))):
+            target.run(data, original)
+    except VMStateError as error:
+        outcome = type(error).__name__
+        if isinstance(error, DecodeError) and _context_missing(target, error):
+            failure = _failure("no-offset", error, f"{outcome} without an offset: {error}")
+    except PropertyViolation as error:
+        failure = _failure("property", error, str(error))
+    except HardStop as error:
+        took = time.perf_counter() - start
+        failure = _failure("time", error, f"stopped after {took:.1f} s (budget {time_budget(len(data)):.1f} s)")
+    except Exception as error:  # noqa: BLE001 - anything else is what the fuzzer looks for
+        failure = _failure("untyped", error, f"{type(error).__name__}: {str(error)[:200]}")
+    elapsed = time.perf_counter() - start
+    peak = None
+    if trace:
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+    return outcome, elapsed, peak, failure
+
+
+def execute(target: Target, data: bytes, original: bytes, *, trace: bool = True) -> Result:
+    """Run ``target`` on ``data``; with ``trace``, measure its peak allocation with tracemalloc."""
+    outcome, elapsed, peak, failure = _run_once(target, data, original, trace)
+    if failure is None and elapsed > time_budget(len(data)) and trace:
+        # tracing slows allocation-heavy code several times over: time it again without
+        outcome, elapsed, _, failure = _run_once(target, data, original, False)
+    if failure is None and elapsed > time_budget(len(data)):
+        failure = Failure("time", f"time: {elapsed:.2f} s for {len(data)} bytes (budget {time_budget(len(data)):.2f} s)", "",
+                          f"time|{target.name}")
+    if failure is None and peak is not None and peak > memory_budget(len(data)):
+        text = f"memory: peak {peak} bytes for {len(data)} bytes of input (budget {memory_budget(len(data))})"
+        failure = Failure("memory", text, "", f"memory|{target.name}|{outcome}")
+    return Result(outcome, elapsed, peak, failure)

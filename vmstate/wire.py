@@ -17,7 +17,7 @@ from .errors import TruncatedError
 __all__ = ["ByteReader", "ByteWriter", "INT_STRUCTS", "LE_INT_STRUCTS"]
 
 _CHUNK = 1 << 16
-_MAX_READ = 1 << 20
+_MAX_READ = 1 << 22
 
 #: precompiled big-endian struct per (width, signed)
 INT_STRUCTS: dict[tuple[int, bool], struct.Struct] = {
@@ -74,7 +74,7 @@ class ByteReader:
         parts = [self._buf]
         have = self._available()
         while have < n:
-            # at most _MAX_READ at a time: a file object allocates what it is asked for, whatever it holds
+            # at most _MAX_READ (4 MiB) at a time: a file object allocates what it is asked for, whatever it holds
             chunk = self._file.read(min(max(n - have, _CHUNK), _MAX_READ))
             if not chunk:
                 break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from pathlib import Path
@@ -53,6 +54,8 @@ def load_and_resave(argv: list[str], stream: Path, tmp_path: Path, resave: Path 
         except (EOFError, ConnectionError, ExecInterruptedError):
             # QEMU exits when an incoming migration fails to load.
             proc.wait(timeout=10)
+            with contextlib.suppress(Exception):
+                qmp.close()  # or its __del__ raises EOFError later
             status = "failed"
         return status
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -74,6 +75,8 @@ def load_into_qemu(stream: Path, tmp_path: Path) -> str:
         except (EOFError, ConnectionError, ExecInterruptedError):
             # QEMU exits when an incoming migration fails to load.
             proc.wait(timeout=10)
+            with contextlib.suppress(Exception):
+                qmp.close()  # or its __del__ raises EOFError later
             status = "failed"
         return status
     finally:

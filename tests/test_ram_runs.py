@@ -70,3 +70,14 @@ def test_a_run_never_takes_a_page_past_its_block() -> None:
     assert isinstance(run, RamPageRun) and run.count == 1
     with pytest.raises(MalformedError, match="outside RAM block"):
         next(records)
+
+
+def test_pages_that_do_not_follow_on_never_read_a_run_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every other page: no run forms, and no 1 MiB look-ahead is made per page (found by the fuzzer)."""
+    wire = _page(0, 1, b"b") + b"".join(_page(2 * i * PAGE, 2) for i in range(1, 50)) + (0x10).to_bytes(8, "big")
+    sizes: list[int] = []
+    original = ByteReader.peek
+    monkeypatch.setattr(ByteReader, "peek", lambda self, n: sizes.append(n) or original(self, n))
+    records = list(_codec(128 * PAGE).decode_body(ByteReader(wire)))
+    assert [type(r).__name__ for r in records] == ["RamPage"] * 50 + ["RamEos"]
+    assert max(sizes) == 8

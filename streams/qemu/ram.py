@@ -90,7 +90,11 @@ class RamCodec:
         records = struct.Struct(f">Q{page_size}x")  # one header, then the page skipped
         length = self.blocks[block].length
         flags = _PAGE | _CONTINUE
+        first = struct.Struct(">Q")
         while True:
+            head = reader.peek(8)  # look at one header before reading a run's worth ahead
+            if len(head) < 8 or first.unpack(head)[0] != address | flags or address >= length:
+                return
             ahead = reader.peek(MAX_RUN * stride)
             fits = min(len(ahead) // stride, max(0, (length - address) // page_size))
             headers = [h for (h,) in records.iter_unpack(memoryview(ahead)[: fits * stride])]

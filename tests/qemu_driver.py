@@ -1,18 +1,37 @@
-"""Drive a real QEMU over QMP: load a stream incoming, then migrate it out again."""
+"""Drive a real QEMU over QMP: load a stream incoming, then migrate it out again.
+
+The QMP plumbing (start QEMU, connect, run commands, wait for a migration)
+is ``compat_fixtures/examples/generate.py``'s: this only adds the incoming
+side and QEMU's way of failing a load (it exits).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
+import importlib.util
 import time
+from functools import cache
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-__all__ = ["load_and_resave"]
+from conftest import ROOT
+
+__all__ = ["load_and_resave", "qmp_tools"]
 
 _TIMEOUT_S = 60
 
 
-def _wait_for(qmp, states: tuple[str, ...], deadline: float) -> str:  # type: ignore[no-untyped-def]
+@cache
+def qmp_tools() -> ModuleType:
+    """``compat_fixtures/examples/generate.py``: ``vm``, ``command``, ``migrate_to``."""
+    spec = importlib.util.spec_from_file_location("examples_generate", ROOT / "compat_fixtures" / "examples" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _wait_for(qmp: Any, states: tuple[str, ...], deadline: float) -> str:
     status = "none"
     while time.monotonic() < deadline:
         status = qmp.cmd_obj({"execute": "query-migrate"})["return"].get("status", "none")
@@ -28,36 +47,15 @@ def load_and_resave(argv: list[str], stream: Path, tmp_path: Path, resave: Path 
     Returns QEMU's final incoming status: ``completed`` or ``failed``.
     """
     from qemu.qmp import ExecInterruptedError
-    from qemu.qmp.legacy import QEMUMonitorProtocol
 
-    sock = tmp_path / f"qmp-{time.monotonic_ns()}.sock"
-    proc = subprocess.Popen(
-        [*argv, "-incoming", "defer", "-qmp", f"unix:{sock},server=on,wait=off", "-monitor", "none"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
+    tools = qmp_tools()
+    with tools.vm([*argv, "-incoming", "defer"], tmp_path) as qmp:
         deadline = time.monotonic() + _TIMEOUT_S
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"QEMU did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-            time.sleep(0.05)
-        qmp = QEMUMonitorProtocol(str(sock))
-        qmp.connect()
         try:
             qmp.cmd_obj({"execute": "migrate-incoming", "arguments": {"uri": f"exec:cat {stream}"}})
             status = _wait_for(qmp, ("completed", "failed"), deadline)
             if status == "completed" and resave is not None:
-                qmp.cmd_obj({"execute": "migrate", "arguments": {"uri": f"exec:cat > {resave}"}})
-                if _wait_for(qmp, ("completed", "failed"), deadline) != "completed":
-                    raise RuntimeError("QEMU could not migrate the loaded VM out again")
-            qmp.close()
+                tools.migrate_to(qmp, resave)
         except (EOFError, ConnectionError, ExecInterruptedError):
-            # QEMU exits when an incoming migration fails to load.
-            proc.wait(timeout=10)
-            with contextlib.suppress(Exception):
-                qmp.close()  # or its __del__ raises EOFError later
-            status = "failed"
-        return status
-    finally:
-        proc.kill()
-        proc.wait()
+            return "failed"  # QEMU exits when an incoming migration fails to load
+    return status

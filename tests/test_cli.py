@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,17 +11,14 @@ import pytest
 
 from vmstate import __version__
 
-from conftest import CORPUS
+from conftest import CORPUS, run_script
 
 NET = CORPUS / "pc-7.2-virtio-net-legacy.mig"
 OLD = CORPUS / "pc-2.2-virtio-all.mig"
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("vmstate")
-    if exe is None:
-        pytest.fail("the `vmstate` script is not on PATH; install the project (pip install -e .)")
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=120)
+    return run_script("vmstate", *args)
 
 
 def test_version() -> None:

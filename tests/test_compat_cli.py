@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_script
 
 from vmstate.compat import record_fixtures, schema_text
 
@@ -21,10 +21,7 @@ SMALL = ["virt-7.2-bare-le-mmio.mig.xz", "virt-7.2-bare-be-mmio.mig.xz"]
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("vmstate")
-    if exe is None:
-        pytest.fail("the `vmstate` script is not on PATH; install the project (pip install -e .)")
-    return subprocess.run([exe, *map(str, args)], check=False, capture_output=True, text=True, timeout=120)
+    return run_script("vmstate", *args)
 
 
 def without_has_ufo(path: Path) -> Path:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, stream_bytes
+from conftest import CORPUS, run_script, stream_bytes
 
 from streams.selfdesc import MAGIC, load_snapshot
 
@@ -16,10 +15,7 @@ MMIO_XZ = CORPUS / "virt-7.2-bare-le-mmio.mig.xz"
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("vmstate")
-    if exe is None:
-        pytest.fail("the `vmstate` script is not on PATH; install the project (pip install -e .)")
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=120, check=False)
+    return run_script("vmstate", *args)
 
 
 @pytest.mark.parametrize("suffix", [".msgpack", ".cbor", ".json"])

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from vmstate import __version__
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 
 EXAMPLES = ROOT / "compat_fixtures" / "examples"
 BEFORE = EXAMPLES / "pc-net-balloon-before.mig.xz"
@@ -19,10 +17,7 @@ AFTER = EXAMPLES / "pc-net-balloon-after.mig.xz"
 
 
 def run(*args: str | Path, script: str = "migration-diff") -> subprocess.CompletedProcess[str]:
-    exe = shutil.which(script)
-    if exe is None:
-        pytest.fail(f"the `{script}` script is not on PATH; install the project (pip install -e .)")
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=120)
+    return run_script(script, *args)
 
 
 def test_version_and_help() -> None:

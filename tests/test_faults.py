@@ -21,20 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import synthetic
 
 from devices import DEFAULT_REGISTRY
 from streams.qemu import (
-    Eof,
-    FileHeader,
-    RamBlock,
-    RamBlockList,
-    RamEos,
-    RamFlag,
     RamPage,
     RamPageRun,
     RamZero,
-    SectionHeader,
-    SectionType,
     StreamReader,
     StreamRecord,
     StreamWriter,
@@ -48,14 +41,7 @@ CLI = "import sys; from vmstate.cli import main; sys.argv[0] = 'vmstate'; main()
 
 def ram_records(generation: int, pages: int = PAGES) -> Iterator[StreamRecord]:
     """A minimal QEMU stream: one RAM block whose every page holds ``generation``."""
-    yield FileHeader()
-    yield SectionHeader(SectionType.START, 1, "ram", 0, 4)
-    yield RamBlockList(pages * 4096, (RamBlock("pc.ram", pages * 4096),))
-    for n in range(pages):
-        flags = RamFlag.PAGE | (RamFlag.CONTINUE if n else 0)
-        yield RamPage("pc.ram", n * 4096, flags, generation.to_bytes(8, "big") * 512)
-    yield RamEos()
-    yield Eof()
+    return synthetic.ram_records(generation, pages)
 
 
 def stream_bytes(generation: int, pages: int = PAGES) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from vmstate.diff import diff_files
 
-from conftest import ROOT
+from qemu_driver import qmp_tools
 
 pytestmark = [
     pytest.mark.qemu,
@@ -21,12 +20,7 @@ pytestmark = [
 
 
 def _examples() -> ModuleType:
-    path = ROOT / "compat_fixtures" / "examples" / "generate.py"
-    spec = importlib.util.spec_from_file_location("examples_generate", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return qmp_tools()  # compat_fixtures/examples/generate.py
 
 
 def test_the_same_vm_at_two_times_differs_exactly_in_what_was_changed(tmp_path: Path) -> None:

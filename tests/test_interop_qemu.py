@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+from qemu_driver import load_and_resave
+
 from devices import DEFAULT_REGISTRY
 from devices.machine import Timer
 from streams.qemu import DeviceState, StreamReader, StreamWriter, VmDescription, check_stream
@@ -48,40 +46,7 @@ def fresh_stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def load_into_qemu(stream: Path, tmp_path: Path) -> str:
     """Start QEMU with the same devices, load ``stream`` incoming over QMP, return the final status."""
-    from qemu.qmp import ExecInterruptedError
-    from qemu.qmp.legacy import QEMUMonitorProtocol
-
-    sock = tmp_path / "qmp.sock"
-    proc = subprocess.Popen(
-        [QEMU, *MIX, "-incoming", "defer", "-qmp", f"unix:{sock},server=on,wait=off", "-monitor", "none"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not sock.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "QEMU did not start"
-            time.sleep(0.05)
-        qmp = QEMUMonitorProtocol(str(sock))
-        qmp.connect()
-        status = "none"
-        try:
-            qmp.cmd_obj({"execute": "migrate-incoming", "arguments": {"uri": f"exec:cat {stream}"}})
-            while time.monotonic() < deadline:
-                status = qmp.cmd_obj({"execute": "query-migrate"})["return"].get("status", "none")
-                if status in ("completed", "failed"):
-                    break
-                time.sleep(0.1)
-            qmp.close()
-        except (EOFError, ConnectionError, ExecInterruptedError):
-            # QEMU exits when an incoming migration fails to load.
-            proc.wait(timeout=10)
-            with contextlib.suppress(Exception):
-                qmp.close()  # or its __del__ raises EOFError later
-            status = "failed"
-        return status
-    finally:
-        proc.kill()
-        proc.wait()
+    return load_and_resave([QEMU, *MIX], stream, tmp_path)
 
 
 def test_fresh_stream_of_another_device_mix_reencodes_identically(fresh_stream: Path) -> None:

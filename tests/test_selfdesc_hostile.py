@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 import pytest
+from fuzz.mutate import reseal
 from conftest import CORPUS
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -24,7 +25,7 @@ from streams.selfdesc import (
     save_snapshot,
     write_records,
 )
-from streams.selfdesc._container import ContainerWriter
+from streams.selfdesc._container import PREAMBLE_SIZE, ContainerWriter
 from vmstate import (
     DecodeError,
     LimitExceededError,
@@ -92,12 +93,9 @@ def build(codec: str, items: list[Any]) -> bytes:
     return sink.getvalue()
 
 
-def seal(codec: str, content: bytes, index_offset: int = 12) -> bytes:
-    sink = io.BytesIO()
-    writer = ContainerWriter(sink, codec)
-    writer.write_item(content)
-    writer.finish(index_offset)
-    return sink.getvalue()
+def seal(codec: str, content: bytes, index_offset: int = PREAMBLE_SIZE) -> bytes:
+    """A snapshot file around ``content`` with a valid tail (the fuzzer's ``reseal``)."""
+    return reseal(codec, content, index_offset)
 
 
 def read_all(data: bytes, limits: Limits | None = None) -> list[StreamRecord]:

@@ -19,21 +19,11 @@ from streams.selfdesc import read_records, save_snapshot
 PAGES = 2048  # 8 MiB a snapshot: long enough to be killed in the middle of one
 ROUNDS = 8
 
-CHILD = """
+CHILD = f"""
 import sys
-from streams.qemu.records import (Eof, FileHeader, RamBlock, RamBlockList, RamEos, RamFlag, RamPage,
-                                  SectionHeader, SectionType)
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from synthetic import ram_records as records
 from streams.selfdesc import save_snapshot
-
-def records(generation, pages):
-    yield FileHeader()
-    yield SectionHeader(SectionType.START, 1, "ram", 0, 4)
-    yield RamBlockList(pages * 4096, (RamBlock("pc.ram", pages * 4096),))
-    for n in range(pages):
-        flags = RamFlag.PAGE | (RamFlag.CONTINUE if n else 0)
-        yield RamPage("pc.ram", n * 4096, flags, generation.to_bytes(8, "big") * 512)
-    yield RamEos()
-    yield Eof()
 
 target, codec, generation, pages = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 if generation == 0:

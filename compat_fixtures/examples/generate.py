@@ -54,7 +54,8 @@ def vm(argv: list[str], workdir: Path) -> Iterator[Any]:
         try:
             yield qmp
         finally:
-            qmp.close()
+            with contextlib.suppress(Exception):  # QEMU may have exited (a failed incoming load)
+                qmp.close()
     finally:
         proc.kill()
         proc.wait()

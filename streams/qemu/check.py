@@ -29,7 +29,14 @@ from .records import (
 )
 from .writer import encode_record
 
-__all__ = ["SectionReport", "CheckReport", "check_stream"]
+__all__ = ["SectionReport", "CheckReport", "check_stream", "first_difference"]
+
+
+def first_difference(a: bytes, b: bytes) -> int | None:
+    """The first offset at which ``a`` and ``b`` differ (a length difference counts), None if equal."""
+    if a == b:
+        return None
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
 @attrs.define
@@ -84,11 +91,10 @@ def check_stream(
     for record in StreamReader(source, descriptions=descriptions, limits=limits, batch_pages=True):
         data = encode_record(record)
         expected = original.read(len(data))
-        if report.identical and data != expected:
+        at = first_difference(data, expected) if report.identical else None
+        if at is not None:
             report.identical = False
-            report.first_difference = report.size + next(
-                (i for i, (a, b) in enumerate(zip(data, expected)) if a != b), min(len(data), len(expected))
-            )
+            report.first_difference = report.size + at
         report.size += len(data)
         if isinstance(record, SectionHeader):
             if record.idstr is not None:

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from vmstate.errors import MalformedError
 
-__all__ = ["open_stream", "COMPRESSED_SUFFIXES"]
+__all__ = ["open_stream", "seekable", "COMPRESSED_SUFFIXES"]
 
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -52,5 +52,19 @@ def open_stream(path: str | Path) -> BinaryIO:
         raise MalformedError(f"{path}: cannot decompress ({kind}): {error}", offset=offset, section=kind) from None
     finally:
         raw.close()
+    spool.seek(0)
+    return spool  # type: ignore[return-value]
+
+
+def seekable(source: BinaryIO) -> BinaryIO:
+    """``source`` itself if it can seek, else its bytes spooled to a temporary file (memory up to 16 MiB)."""
+    try:
+        if source.seekable():
+            return source
+    except (AttributeError, OSError):
+        pass
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (returned open)
+    while chunk := source.read(1 << 20):
+        spool.write(chunk)
     spool.seek(0)
     return spool  # type: ignore[return-value]

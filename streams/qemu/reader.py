@@ -17,7 +17,6 @@ non-seekable input is spooled to a temporary file first.
 
 from __future__ import annotations
 
-import tempfile
 from typing import BinaryIO, Callable, Iterator
 
 from vmstate.description import Description
@@ -36,6 +35,7 @@ from vmstate.vmdesc import description_from_vmdesc
 from vmstate.wire import ByteReader
 
 from .configuration import CONFIGURATION, capabilities_of, page_size_of
+from .files import seekable
 from .htab import decode_htab_body
 from .ram import RamCodec
 from .records import (
@@ -63,23 +63,9 @@ __all__ = ["StreamReader", "DescriptionLookup", "DEFAULT_PAGE_SIZE"]
 DescriptionLookup = Callable[[str, int, int], "Description | None"]
 
 DEFAULT_PAGE_SIZE = 4096
-_SPOOL_IN_MEMORY = 16 << 20
 _RAM_VERSION = 4
 #: bytes after a section that tell whether a boundary follows (footer + longest header)
 _LOOKAHEAD = 5 + 1 + 4 + 1 + 255 + 4 + 4
-
-
-def _seekable(source: BinaryIO) -> BinaryIO:
-    try:
-        if source.seekable():
-            return source
-    except (AttributeError, OSError):
-        pass
-    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
-    while chunk := source.read(1 << 20):
-        spool.write(chunk)
-    spool.seek(0)
-    return spool  # type: ignore[return-value]
 
 
 class StreamReader:
@@ -95,7 +81,7 @@ class StreamReader:
         batch_pages: bool = False,
     ) -> None:
         """``batch_pages``: yield runs of consecutive CONTINUE pages as ``RamPageRun`` records."""
-        self._file = _seekable(source)
+        self._file = seekable(source)
         self._batch_pages = batch_pages
         self._descriptions = descriptions
         self._limits = limits

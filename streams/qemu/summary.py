@@ -39,6 +39,12 @@ class _Block:
         self.pages = self.zero_pages = 0
         self.digest = hashlib.sha256()
 
+    def add_page(self, offset: int, data: bytes | memoryview) -> None:
+        """Count a full page and fold its offset and contents into the digest."""
+        self.pages += 1
+        self.digest.update(offset.to_bytes(8, "big"))
+        self.digest.update(data)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -81,20 +87,15 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
             for block in record.blocks:
                 blocks.setdefault(block.name, _Block(block.name, block.length))
         elif isinstance(record, RamPageRun):
-            entry = blocks[record.block]
-            entry.pages += record.count
             for offset, data in record.pages():
-                entry.digest.update(offset.to_bytes(8, "big"))
-                entry.digest.update(data)
-        elif isinstance(record, (RamPage, RamZero)):
+                blocks[record.block].add_page(offset, data)
+        elif isinstance(record, RamPage):
+            blocks[record.block].add_page(record.offset, record.data)
+        elif isinstance(record, RamZero):
             entry = blocks[record.block]
             entry.digest.update(record.offset.to_bytes(8, "big"))
-            if isinstance(record, RamPage):
-                entry.pages += 1
-                entry.digest.update(record.data)
-            else:
-                entry.zero_pages += 1
-                entry.digest.update(bytes((record.fill,)))
+            entry.zero_pages += 1
+            entry.digest.update(bytes((record.fill,)))
         elif isinstance(record, HtabChunk):
             htab_chunks += 1
         elif isinstance(record, SectionFooter):

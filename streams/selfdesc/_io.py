@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
+from streams.qemu.files import seekable
 from streams.qemu.reader import DescriptionLookup
 from streams.qemu.records import StreamRecord
 from vmstate.errors import DecodeError, EncodeError, MalformedError
@@ -27,7 +27,6 @@ __all__ = ["CODECS", "SnapshotReader", "is_snapshot", "read_index", "read_record
 CODECS: dict[str, Codec] = {"msgpack": MSGPACK, "cbor": CBOR, "json": JSON_LINES}
 #: the part of the magic that survives text-mode damage, so the loader can name it
 _SIGNATURE = MAGIC[:4]
-_SPOOL_IN_MEMORY = 16 << 20
 
 
 def is_snapshot(head: bytes) -> bool:
@@ -79,19 +78,6 @@ def write_records(
     return itemizer.index
 
 
-def _seekable(source: BinaryIO) -> BinaryIO:
-    try:
-        if source.seekable():
-            return source
-    except (AttributeError, OSError):
-        pass
-    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (returned open)
-    while chunk := source.read(1 << 20):
-        spool.write(chunk)
-    spool.seek(0)
-    return spool  # type: ignore[return-value]
-
-
 def _default_descriptions() -> DescriptionLookup:
     from devices import DEFAULT_REGISTRY
 
@@ -115,7 +101,7 @@ class SnapshotReader:
     def __init__(
         self, source: BinaryIO, *, descriptions: DescriptionLookup | None = None, limits: Limits = DEFAULT_LIMITS
     ) -> None:
-        self._file = _seekable(source)
+        self._file = seekable(source)
         self.container: Container = verify(self._file)
         self._limits = limits
         self._decoder = ItemDecoder(descriptions if descriptions is not None else _default_descriptions(), limits)
@@ -195,7 +181,7 @@ def read_records(
 
 def read_index(source: BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> SnapshotIndex:
     """Verify a snapshot file and read only its index item (found from the tail)."""
-    file = _seekable(source)
+    file = seekable(source)
     container = verify(file)
     window = ContentWindow(file, container.index_offset, container.content_end)
     items = CODECS[container.codec].items(window, limits)

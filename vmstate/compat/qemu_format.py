@@ -39,6 +39,7 @@ from streams.qemu import (
     encode_record,
     summarize,
 )
+from streams.qemu.check import first_difference
 from streams.qemu.files import open_stream
 
 from ..description import Description, Record
@@ -152,8 +153,8 @@ class _Rewriter:
                 record = self._rewritten(record)
         data = encode_record(record)
         expected = self._original.read(len(data))
-        if self.first_difference is None and data != expected:
-            at = next((i for i, (a, b) in enumerate(zip(data, expected)) if a != b), min(len(data), len(expected)))
+        at = first_difference(data, expected) if self.first_difference is None else None
+        if at is not None:
             self.first_difference, self.where = self.size + at, self._where
         self.size += len(data)
 

@@ -17,17 +17,12 @@ from pathlib import Path
 
 from devices import DEFAULT_REGISTRY
 from streams.qemu import summarize
+from streams.qemu.check import first_difference
 from streams.selfdesc import SnapshotReader, write_records
 
 from .fixtures import DescriptionLookup, Outcome, Rewrite
 
 __all__ = ["SNAPSHOTS", "SnapshotFixtures"]
-
-
-def _first_difference(a: bytes, b: bytes) -> int | None:
-    if a == b:
-        return None
-    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
 class SnapshotFixtures:
@@ -40,17 +35,14 @@ class SnapshotFixtures:
         """Summarize the records the snapshot holds, and write them again in its codec."""
         lookup = DEFAULT_REGISTRY if descriptions is None else descriptions
         original = path.read_bytes()
+        summary = summarize(SnapshotReader(io.BytesIO(original), descriptions=lookup))
+        # a second pass for the write-back: no record is held, whatever the snapshot's size
         reader = SnapshotReader(io.BytesIO(original), descriptions=lookup)
-        records = list(reader) if len(original) < (64 << 20) else None
-        if records is None:  # a large one: decode twice rather than hold its records
-            summary = summarize(SnapshotReader(io.BytesIO(original), descriptions=lookup))
-            records = SnapshotReader(io.BytesIO(original), descriptions=lookup)
-        else:
-            summary = summarize(records)
+        records = iter(reader)
         written = io.BytesIO()
         write_records(records, written, codec=reader.container.codec, content=reader.content, producer=reader.producer)
         data = written.getvalue()
-        first = _first_difference(data, original)
+        first = first_difference(data, original)
         rewrite = Rewrite(identical=first is None, size=len(data), first_difference=first,
                           where=None if first is None else f"snapshot ({reader.container.codec})")
         return Outcome(decoding=json.loads(json.dumps(summary)), rewrite=rewrite)

@@ -8,9 +8,9 @@ as ranges of differing pages.
 
 from __future__ import annotations
 
-
-
 import attrs
+
+from streams.qemu.check import first_difference
 
 from .filters import Filters
 from .image import SectionImage, StreamImage
@@ -85,7 +85,7 @@ def _header(a: StreamImage, b: StreamImage) -> list[FieldChange]:
 
 
 def _raw(a: bytes, b: bytes) -> FieldChange:
-    first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    first = first_difference(a, b)
     return FieldChange("(raw body)", "changed", {"size": len(a), "first_difference": first},
                        {"size": len(b), "first_difference": first})
 

@@ -180,10 +180,16 @@ def _fold(section: SectionImage, data: bytes) -> None:
     section.records += 1
 
 
-def _page(image: StreamImage, record: RamPage | RamZero) -> None:
-    block = image.ram.get(record.block)
+def _block(image: StreamImage, name: str) -> RamBlockImage:
+    """The block a page belongs to (one the block list did not announce gets length 0)."""
+    block = image.ram.get(name)
     if block is None:
-        block = image.ram[record.block] = RamBlockImage(record.block, 0)
+        block = image.ram[name] = RamBlockImage(name, 0)
+    return block
+
+
+def _page(image: StreamImage, record: RamPage | RamZero) -> None:
+    block = _block(image, record.block)
     if isinstance(record, RamPage):
         image.page_size = len(record.data) or image.page_size
     index = record.offset // image.page_size
@@ -195,9 +201,7 @@ def _page(image: StreamImage, record: RamPage | RamZero) -> None:
 
 
 def _page_run(image: StreamImage, run: RamPageRun) -> None:
-    block = image.ram.get(run.block)
-    if block is None:
-        block = image.ram[run.block] = RamBlockImage(run.block, 0)
+    block = _block(image, run.block)
     block.table.set(run.offset // run.page_size, run_digests(run.raw, run.count, run.page_size))
     block.pages += run.count
 

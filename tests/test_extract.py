@@ -105,6 +105,7 @@ def test_a_block_longer_than_a_file_can_be_is_a_typed_error(tmp_path: Path) -> N
     StreamWriter(out).write_all(grow(r) for r in StreamReader(io.BytesIO(data)))
     from vmstate.errors import LimitExceededError
 
-    with pytest.raises(LimitExceededError, match="pc.ram"):
+    with pytest.raises(LimitExceededError, match="pc.ram") as caught:
         extract_stream(io.BytesIO(out.getvalue()), tmp_path / "out")
+    assert caught.value.section == "ram" and caught.value.offset is not None and caught.value.offset > 0
     assert list(tmp_path.iterdir()) == []

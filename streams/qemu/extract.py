@@ -20,7 +20,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from vmstate.errors import LimitExceededError, UnsupportedError
+from vmstate.errors import DecodeError, LimitExceededError, UnsupportedError
 
 from .reader import DescriptionLookup, StreamReader
 from .records import RamBlockList, RamPage, RamPageRun, RamZero, StreamRecord
@@ -100,6 +100,9 @@ def extract_stream(
         blocks = _BlockFiles(work / "ram", lambda: reader.page_size)
         try:
             summary = summarize(_tee(reader, blocks))
+        except DecodeError as error:  # a block we refuse: say where the block list ended
+            error.add_context(offset=reader.offset, section="ram")
+            raise
         finally:
             blocks.close()
         summary["ram_files"] = {name: f"ram/{block_file_name(name)}" for name in blocks.files}

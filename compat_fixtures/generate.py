@@ -45,6 +45,19 @@ PCI_MODES = {"legacy": ",disable-modern=on", "modern": ",disable-legacy=on", "de
 # stream; a 16 MiB window keeps the stream small and changes nothing else.
 PSERIES_SMALL_DMA = ("-global", "spapr-pci-host-bridge.dma_win_size=0x1000000")
 ARM_CPU = ("-cpu", "cortex-a57")
+# Multiqueue devices; the tap backend (needs /dev/net/tun, root) has 4 queue pairs, which is what
+# puts virtio-net's max_queue_pairs on the wire (hw/net/virtio-net.c, max_queue_pairs_gt_1).
+MULTIQUEUE = (
+    "-netdev", "tap,id=n0,queues=4,script=no,downscript=no",
+    "-device", "virtio-net-pci,netdev=n0,mq=on,vectors=10",
+    "-drive", f"if=none,id=blk0,format=raw,file={IMAGES}/blk0.img",
+    "-device", "virtio-blk-pci,drive=blk0,num-queues=4",
+    "-device", "virtio-serial-pci,id=vser0,max_ports=4", "-chardev", "null,id=vser0c",
+    "-device", "virtserialport,bus=vser0.0,name=org.test.0,chardev=vser0c",
+    "-drive", f"if=none,id=scsi0d,format=raw,file={IMAGES}/scsi0.img",
+    "-device", "virtio-scsi-pci,id=scsi0,num_queues=2", "-device", "scsi-hd,bus=scsi0.0,drive=scsi0d",
+    "-device", "virtio-balloon-pci,free-page-reporting=on",
+)
 
 
 class FixtureError(Exception):
@@ -140,6 +153,10 @@ def corpus() -> list[Fixture]:
                 PSERIES_SMALL_DMA + all_virtio("pci"),
                 f"ppc64 pseries-2.2 (2.2 layout, 16 MiB PHB DMA window), {six}, legacy virtio-pci",
                 vmdesc=False),
+        Fixture("q35-7.2-virtio-multiqueue", X86, "q35", 16, MULTIQUEUE,
+                "q35 (7.2), multiqueue everywhere: virtio-net mq=on on a 4-queue tap backend the guest never "
+                "negotiated (3 queues on the wire, max_queue_pairs 4), virtio-blk num-queues=4, "
+                "virtio-serial max_ports=4, virtio-scsi num_queues=2, balloon free-page-reporting=on"),
         Fixture("virt-7.2-virtio-mmio-all", AARCH64, "virt", 16, ARM_CPU + all_virtio("device"),
                 f"aarch64 virt (7.2) cortex-a57, {six} on virtio-mmio (legacy, version 1)"),
         Fixture("virt-7.2-virtio-mmio-all-v2", AARCH64, "virt", 16,

@@ -159,16 +159,27 @@ def test_check_reports_every_file_even_after_an_unreadable_one(tmp_path: Path) -
     assert "error" in as_json[0] and as_json[1]["identical"] is True
 
 
-def test_strict_check_fails_when_a_description_was_set_aside(tmp_path: Path) -> None:
+def test_check_fails_when_a_virtio_section_falls_back_to_the_vmdesc(tmp_path: Path) -> None:
     data = bytearray((CORPUS / "pc-7.2-virtio-net-legacy.mig").read_bytes())
     header = b"0000:00:02.0/virtio-net" + bytes(4) + (11).to_bytes(4, "big")
     num_queues_at = data.index(header) + len(header) + 363
     data[num_queues_at : num_queues_at + 4] = (5000).to_bytes(4, "big")
     odd = tmp_path / "odd.mig"
     odd.write_bytes(bytes(data))
-    assert run("check", odd).returncode == 0  # the vmdesc still explains every byte
-    strict = run("check", "--strict", odd)
-    assert strict.returncode == 1 and "VIRTIO_QUEUE_MAX" in strict.stdout
+    # the vmdesc still sizes every byte, but only as one opaque `virtio` blob: a failure to name it
+    result = run("check", odd)
+    assert result.returncode == 1
+    summary = result.stdout.splitlines()[0]
+    assert "re-encoded identical" in summary and "1 section(s) NOT NAMED" in summary
+    assert "NOT NAMED: our description did not fit" in result.stdout and "VIRTIO_QUEUE_MAX" in result.stdout
+    assert run("check", "--allow-unnamed", odd).returncode == 0
+    report = json.loads(run("check", "--json", "--allow-unnamed", odd).stdout)[0]
+    assert report["unnamed_sections"] == 1 and report["opaque_bytes"] > 1000
+    net = next(s for s in report["sections"] if s["idstr"].endswith("virtio-net"))
+    assert net["source"] == "vmdesc" and "VIRTIO_QUEUE_MAX" in net["unnamed"]
+    # --strict: every byte named; the untouched stream passes it, the fallback does not
+    assert run("check", "--strict", "--allow-unnamed", odd).returncode == 1
+    assert run("check", "--strict", CORPUS / "pc-7.2-virtio-net-legacy.mig").returncode == 0
 
 
 def test_describe_lists_and_exports_descriptions() -> None:

@@ -127,14 +127,18 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @cli.command()
 @click.argument("streams", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--strict", is_flag=True, help="Also fail (exit 1) when one of our descriptions was set aside.")
+@click.option("--allow-unnamed", is_flag=True,
+              help="Do not fail when a section we describe (every virtio device) was decoded only by the vmdesc or kept raw.")
+@click.option("--strict", is_flag=True, help="Also fail when any byte is raw or opaque: every byte named.")
 @click.pass_context
-def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool, strict: bool) -> None:
+def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool, allow_unnamed: bool, strict: bool) -> None:
     """Decode each stream fully, re-encode it and compare byte for byte.
 
     Every file is checked even if an earlier one fails. Exit 0 if all
-    re-encode identically, 1 if any does not (or, with --strict, needed a
-    fallback), 2 if any cannot be read.
+    re-encode identically and every section we describe was decoded by our
+    description; 1 if any does not re-encode identically, or a section we
+    describe fell back to the vmdesc or to raw bytes (unless --allow-unnamed),
+    or (--strict) any byte is raw or opaque; 2 if any cannot be read.
     """
 
     def action() -> int:
@@ -164,8 +168,10 @@ def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool, strict: 
         if unreadable:
             return 2
         failed = any(not r.identical for r in reports)
+        if not allow_unnamed:
+            failed = failed or any(r.unnamed for r in reports)
         if strict:
-            failed = failed or any(s.fallback for r in reports for s in r.sections)
+            failed = failed or any(r.raw_bytes or r.opaque_bytes for r in reports)
         return 1 if failed else 0
 
     _run(ctx, action)
@@ -301,10 +307,13 @@ def _report_json(path: Path, report: Any) -> dict[str, Any]:
         "identical": report.identical,
         "first_difference": report.first_difference,
         "raw_bytes": report.raw_bytes,
+        "opaque_bytes": report.opaque_bytes,
+        "unnamed_sections": len(report.unnamed),
         "ram_pages": report.ram_pages,
         "ram_zero_pages": report.ram_zero_pages,
         "sections": [
-            {k: getattr(s, k) for k in ("section_id", "idstr", "kind", "instance_id", "version", "source", "named_bytes", "raw_bytes", "fallback")}
+            {k: getattr(s, k) for k in ("section_id", "idstr", "kind", "instance_id", "version", "source", "named_bytes",
+                                        "opaque_bytes", "raw_bytes", "fallback", "unnamed")}
             for s in report.sections
         ],
     }
@@ -312,12 +321,20 @@ def _report_json(path: Path, report: Any) -> dict[str, Any]:
 
 def _print_report(path: Path, report: Any) -> None:
     verdict = "identical" if report.identical else f"DIFFERS at {report.first_difference:#x}"
-    click.echo(f"{path}: {report.size} bytes, re-encoded {verdict}; {report.raw_bytes} bytes kept raw")
+    unnamed = report.unnamed
+    failures = f"; {len(unnamed)} section(s) NOT NAMED by our descriptions" if unnamed else ""
+    click.echo(
+        f"{path}: {report.size} bytes, re-encoded {verdict}; {report.raw_bytes} bytes kept raw, "
+        f"{report.opaque_bytes} bytes in opaque vmdesc fields{failures}"
+    )
     for s in report.sections:
         if s.kind in ("PART", "END"):
             continue
-        click.echo(f"  {s.idstr:<40} {s.source:<8} named {s.named_bytes:>8}  raw {s.raw_bytes:>8}")
-        if s.fallback:
+        opaque = f"  opaque {s.opaque_bytes:>8}" if s.opaque_bytes else ""
+        click.echo(f"  {s.idstr:<40} {s.source:<8} named {s.named_bytes:>8}  raw {s.raw_bytes:>8}{opaque}")
+        if s.unnamed:
+            click.echo(f"    NOT NAMED: {s.unnamed}")
+        elif s.fallback:
             click.echo(f"    our description was set aside: {s.fallback}")
 
 

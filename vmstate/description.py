@@ -277,6 +277,9 @@ class Description:
     pre_save: Callable[[Any], None] | None = attrs.field(default=None, eq=False)
     pre_load: Callable[[Any, int], None] | None = attrs.field(default=None, eq=False)
     post_load: Callable[[Any, int], None] | None = attrs.field(default=None, eq=False)
+    #: other layouts of the same section, for a configuration fact the stream does not carry
+    #: (virtio-net's backend queue count): a reader tries them, in order, when this one does not fit
+    alternatives: tuple["Description", ...] = attrs.field(default=(), eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.name or len(self.name.encode()) > 255:
@@ -297,6 +300,10 @@ class Description:
                 raise DescriptionError(
                     f"subsection {sub.name!r} must start with its parent's name {self.name!r}"
                 )
+
+    def layouts(self) -> tuple["Description", ...]:
+        """This description, then its alternatives: the order a reader tries them in."""
+        return (self, *self.alternatives)
 
     def subsection(self, name: str) -> "Description | None":
         """Return the subsection called ``name``, if declared."""

@@ -23,6 +23,7 @@ __all__ = [
     "VersionError",
     "UnknownSubsectionError",
     "UnknownSectionError",
+    "UnnamedSectionError",
     "UnsupportedError",
     "format_path",
 ]
@@ -138,6 +139,10 @@ class UnknownSubsectionError(DecodeError):
 
 class UnknownSectionError(DecodeError):
     """A section cannot be decoded and its end cannot be found."""
+
+
+class UnnamedSectionError(DecodeError, ValueError):
+    """A section that must decode field by field (a virtio device) was decoded only as a blob or raw bytes."""
 
 
 class UnsupportedError(DecodeError):

@@ -2,9 +2,20 @@
 
 QEMU 7.2 describes it with a vmsd whose bytes equal the hand-written
 ``virtio_net_save_device`` of QEMU 2.2; the 2.2 loader accepted versions 2 to
-11, gating fields by version, and so do we.  Multiqueue fields exist only when
-the device has more than one queue pair, a fact of QEMU's command line that
-we recover from the queue count (two per pair, plus the control queue).
+11, gating fields by version, and so do we.
+
+The multiqueue fields (``max_queue_pairs``, ``curr_queue_pairs``, the other
+pairs' ``tx_waiting``) are on the wire when ``max_queue_pairs > 1``
+(``max_queue_pairs_gt_1`` in hw/net/virtio-net.c).  ``max_queue_pairs`` is
+the number of datapath queues of the *backend* (``-netdev tap,queues=N``),
+set at realize; the ``mq`` property only offers the feature.  A guest that
+never negotiated ``VIRTIO_NET_F_MQ`` leaves three queues (one pair and the
+control queue) whatever the backend, so the queue count proves multiqueue
+only when it exceeds three.  With three queues the stream cannot say, so the
+section has an alternative description that assumes a multiqueue backend,
+tried when the first does not fit (``Description.alternatives``).  Saving
+follows QEMU: the fields are written when the state's ``max_queue_pairs``
+exceeds one.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from vmstate.typed import description_of
 from .features import VIRTIO_NET_F_CTRL_GUEST_OFFLOADS, has_feature
 from .parts import DescribedPart
 
-__all__ = ["VirtIONet", "VIRTIO_NET", "ETH_ALEN", "MAX_VLAN"]
+__all__ = ["VirtIONet", "VIRTIO_NET", "VIRTIO_NET_MULTIQUEUE_BACKEND", "ETH_ALEN", "MAX_VLAN"]
 
 ETH_ALEN = 6
 MAX_VLAN = 1 << 12
@@ -27,8 +38,13 @@ RSS_MAX_KEY_SIZE = 40
 
 
 def _multiqueue(view: Any, version: int) -> bool:
-    # outside a virtio section (a bare VirtIONet) there is one queue pair
-    return bool(getattr(view, "max_queue_pairs_config", 1) > 1)
+    # Saving, and loading once max_queue_pairs is read: QEMU's own test on the value.
+    value = getattr(view, "max_queue_pairs", None)
+    if isinstance(value, int):
+        return value > 1
+    # Loading, before it is read: what the queue count (or the alternative) says of the backend;
+    # a bare VirtIONet outside a virtio section has one queue pair.
+    return bool(getattr(view, "multiqueue_backend", False))
 
 
 def _guest_offloads(view: Any, version: int) -> bool:
@@ -107,8 +123,13 @@ class VirtIONet:
 
 
 def _configure(common: dict[str, Any]) -> dict[str, Any]:
-    # rx/tx per pair, plus the control queue QEMU always adds (virtio_net_device_realize)
-    return {"max_queue_pairs_config": max(1, common["num_queues"] // 2)}
+    # rx/tx per pair plus the control queue (virtio_net_change_num_queue_pairs): more than
+    # three queues means the guest negotiated several pairs, so the backend has them
+    return {"multiqueue_backend": common["num_queues"] > 3}
+
+
+def _multiqueue_backend(_common: dict[str, Any]) -> dict[str, Any]:
+    return {"multiqueue_backend": True}
 
 
 def _description(_config: dict[str, Any]) -> Description:
@@ -117,4 +138,8 @@ def _description(_config: dict[str, Any]) -> Description:
 
 VIRTIO_NET = DescribedPart(
     savevm_name="virtio-net", version=11, minimum_version=2, description=_description, configure=_configure
+)
+#: the same device on a backend with several queue pairs that the guest did not negotiate
+VIRTIO_NET_MULTIQUEUE_BACKEND = DescribedPart(
+    savevm_name="virtio-net", version=11, minimum_version=2, description=_description, configure=_multiqueue_backend
 )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import attrs
+
 from vmstate.description import Description
 
 from .balloon import VIRTIO_BALLOON
 from .blk import VIRTIO_BLK
-from .net import VIRTIO_NET
+from .net import VIRTIO_NET, VIRTIO_NET_MULTIQUEUE_BACKEND
 from .ninep import VIRTIO_9P
 from .rng import VIRTIO_RNG
 from .save_load import VirtioDeviceClass, virtio_field
@@ -25,11 +27,16 @@ DEVICE_CLASSES: dict[str, VirtioDeviceClass] = {
 }
 
 
+#: layouts a stream cannot tell apart before the bytes are read, tried after the first
+_ALTERNATIVES: dict[str, tuple[VirtioDeviceClass, ...]] = {"virtio-net": (VIRTIO_NET_MULTIQUEUE_BACKEND,)}
+
+
 @lru_cache(maxsize=None)
 def section_description(savevm_name: str, transport_name: str) -> Description:
     """The section description for a device class on a transport (``pci`` or ``mmio``)."""
     transport: Transport = PCI if transport_name == "pci" else MMIO
-    return virtio_field(DEVICE_CLASSES[savevm_name], transport)
+    alternatives = tuple(virtio_field(cls, transport) for cls in _ALTERNATIVES.get(savevm_name, ()))
+    return attrs.evolve(virtio_field(DEVICE_CLASSES[savevm_name], transport), alternatives=alternatives)
 
 
 def virtio_section(idstr: str, instance_id: int, version: int) -> Description | None:

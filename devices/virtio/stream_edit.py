@@ -6,25 +6,34 @@ are written back byte for byte; each virtio device section is turned into a
 QEMU's rules (so setting a non-default ``device_endian`` adds the
 ``virtio/device_endian`` subsection).  QEMU ignores the vmdesc trailer on
 load, so it is kept as it was.
+
+A virtio section our descriptions did not decode (the stream's vmdesc or
+the raw scan took over) cannot be edited: that is an ``UnnamedSectionError``
+naming the section, never a half-edited device.  ``edit_virtio_stream``
+writes a file atomically, so a refused edit leaves no output behind.
 """
 
 from __future__ import annotations
 
+import os
 from typing import BinaryIO, Callable, Iterable
 
 import attrs
 
+from streams.qemu.files import open_stream
 from streams.qemu.reader import StreamReader
-from streams.qemu.records import Configuration, DeviceState, StreamRecord
+from streams.qemu.records import Configuration, DeviceState, RawBody, SectionHeader, StreamRecord
 from streams.qemu.writer import StreamWriter
+from streams.selfdesc import atomic_write
 from vmstate.description import Record
+from vmstate.errors import UnnamedSectionError
 
 from ..cpu import AARCH64, PPC64, X86_64, Target
 from ..registry import vmsd_name_of
 from .device import VirtIODevice
 from .sections import DEVICE_CLASSES
 
-__all__ = ["target_for_machine", "guess_target", "edit_virtio_devices", "virtio_devices"]
+__all__ = ["target_for_machine", "guess_target", "edit_virtio_devices", "edit_virtio_stream", "virtio_devices"]
 
 Edit = Callable[[str, VirtIODevice], None]
 
@@ -49,8 +58,24 @@ def guess_target(idstrs: Iterable[str]) -> Target:
     return X86_64
 
 
-def _is_virtio(record: StreamRecord) -> bool:
-    return isinstance(record, DeviceState) and vmsd_name_of(record.idstr) in DEVICE_CLASSES and "virtio" in record.record.fields
+def _is_virtio(record: StreamRecord, idstr: str | None) -> bool:
+    """True for a virtio device section we decoded; raise if it is one we should have and did not."""
+    if idstr is None or vmsd_name_of(idstr) not in DEVICE_CLASSES:
+        return False
+    if isinstance(record, DeviceState) and record.source == "typed" and isinstance(record.record.fields.get("virtio"), Record):
+        return True
+    if isinstance(record, (DeviceState, RawBody)):
+        how = f"the {record.source}" if isinstance(record, DeviceState) else "no description (kept raw)"
+        raise UnnamedSectionError(
+            f"virtio device section decoded by {how}, not by our description: it cannot be edited", section=idstr
+        )
+    return False
+
+
+def _section_of(record: StreamRecord, current: str | None) -> str | None:
+    if isinstance(record, SectionHeader):
+        return record.idstr
+    return current
 
 
 def _target(current: Target | None, idstrs: list[str]) -> Target:
@@ -62,12 +87,14 @@ def virtio_devices(source: BinaryIO, *, target: Target | None = None) -> Iterabl
     from devices import DEFAULT_REGISTRY
 
     seen: list[str] = []
+    section: str | None = None
     for record in StreamReader(source, descriptions=DEFAULT_REGISTRY):
+        section = _section_of(record, section)
         if isinstance(record, Configuration) and target is None:
             target = target_for_machine(record.machine)
         if isinstance(record, DeviceState):
             seen.append(record.idstr)
-        if _is_virtio(record):
+        if _is_virtio(record, section):
             assert isinstance(record, DeviceState)
             yield record.idstr, VirtIODevice.from_record(
                 vmsd_name_of(record.idstr), record.record.fields["virtio"], _target(target, seen)
@@ -77,19 +104,22 @@ def virtio_devices(source: BinaryIO, *, target: Target | None = None) -> Iterabl
 def edit_virtio_devices(source: BinaryIO, sink: BinaryIO, edit: Edit, *, target: Target | None = None) -> int:
     """Copy a stream from ``source`` to ``sink``, passing each virtio device to ``edit``.
 
-    Returns how many virtio devices were edited.
+    Returns how many virtio devices were edited.  On an error ``sink`` holds
+    a partial copy: write files with ``edit_virtio_stream``.
     """
     from devices import DEFAULT_REGISTRY
 
     writer = StreamWriter(sink)
     seen: list[str] = []
+    section: str | None = None
     count = 0
     for record in StreamReader(source, descriptions=DEFAULT_REGISTRY):
+        section = _section_of(record, section)
         if isinstance(record, Configuration) and target is None:
             target = target_for_machine(record.machine)
         if isinstance(record, DeviceState):
             seen.append(record.idstr)
-        if _is_virtio(record):
+        if _is_virtio(record, section):
             assert isinstance(record, DeviceState)
             device = VirtIODevice.from_record(
                 vmsd_name_of(record.idstr), record.record.fields["virtio"], _target(target, seen)
@@ -100,3 +130,14 @@ def edit_virtio_devices(source: BinaryIO, sink: BinaryIO, edit: Edit, *, target:
             count += 1
         writer.write(record)
     return count
+
+
+def edit_virtio_stream(
+    source: str | os.PathLike[str], out: str | os.PathLike[str], edit: Edit, *, target: Target | None = None
+) -> int:
+    """``edit_virtio_devices`` from file ``source`` (plain, xz or gzip) to file ``out``, written atomically.
+
+    ``out`` appears only if every device was edited and written; any error leaves it as it was.
+    """
+    with open_stream(source) as stream, atomic_write(out) as sink:
+        return edit_virtio_devices(stream, sink, edit, target=target)

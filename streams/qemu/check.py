@@ -12,6 +12,7 @@ import attrs
 
 from vmstate.limits import DEFAULT_LIMITS, Limits
 
+from .naming import opaque_bytes, unnamed_reason
 from .reader import DescriptionLookup, StreamReader
 from .records import (
     Configuration,
@@ -50,9 +51,13 @@ class SectionReport:
     version: int | None = None
     source: str = "records"
     named_bytes: int = 0
+    #: of the named bytes, those in fields whose inner layout is unknown (see ``naming``)
+    opaque_bytes: int = 0
     raw_bytes: int = 0
     #: why the preferred description was set aside, if it was
     fallback: str | None = None
+    #: why a section that should decode field by field did not (a failure to name it)
+    unnamed: str | None = None
 
 
 @attrs.define
@@ -69,6 +74,15 @@ class CheckReport:
     @property
     def raw_bytes(self) -> int:
         return sum(s.raw_bytes for s in self.sections)
+
+    @property
+    def opaque_bytes(self) -> int:
+        return sum(s.opaque_bytes for s in self.sections)
+
+    @property
+    def unnamed(self) -> list[SectionReport]:
+        """Sections a description of ours should have named but did not."""
+        return [s for s in self.sections if s.unnamed is not None]
 
 
 _STRUCTURED = (RamBlockList, RamPage, RamPageRun, RamZero, RamEos, HtabHeader, HtabChunk, HtabEnd)
@@ -109,9 +123,12 @@ def check_stream(
             if isinstance(record, DeviceState):
                 current.source = record.source
                 current.fallback = record.fallback
+                current.unnamed = unnamed_reason(record)
                 current.named_bytes += len(data)
+                current.opaque_bytes += opaque_bytes(record)
             elif isinstance(record, RawBody):
                 current.source = "raw"
+                current.unnamed = unnamed_reason(record)
                 current.raw_bytes += len(data)
             elif isinstance(record, _STRUCTURED):
                 current.named_bytes += len(data)

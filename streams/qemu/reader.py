@@ -266,7 +266,7 @@ class StreamReader:
         if self._descriptions is not None:
             ours = self._descriptions(header.idstr, header.instance_id, header.version)
             if ours is not None:
-                found.append(("typed", ours))
+                found.extend(("typed", layout) for layout in ours.layouts())
         queue = self._vmdesc_devices.get((header.idstr, header.instance_id))
         if queue:
             entry = queue.pop(0)
@@ -299,6 +299,8 @@ class StreamReader:
                 failure = error
                 continue
             r.release(mark)
+            if source == "typed":
+                failure = None  # an alternative layout of ours fitted: nothing was set aside
             return DeviceState(
                 header.idstr,
                 header.instance_id,

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from vmstate.jsonable import record_to_json
 
+from .naming import unnamed_reason
 from .records import (
     Command,
     Configuration,
@@ -79,10 +80,16 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
             section.update({"vmsd_name": record.description.name, "source": record.source, "size": record.size})
             if record.fallback is not None:
                 section["fallback"] = record.fallback
+            unnamed = unnamed_reason(record)
+            if unnamed is not None:
+                section["unnamed"] = unnamed
             section.update(record_to_json(record.record))
         elif isinstance(record, RawBody):
             if out["sections"] and out["sections"][-1].get("source") is None:
                 out["sections"][-1].update({"source": "raw", "size": len(record.data), "raw": record.data.hex(), "reason": record.reason})
+                unnamed = unnamed_reason(record)
+                if unnamed is not None:
+                    out["sections"][-1]["unnamed"] = unnamed
         elif isinstance(record, RamBlockList):
             for block in record.blocks:
                 blocks.setdefault(block.name, _Block(block.name, block.length))

@@ -139,11 +139,25 @@ def device_from_item(item: ItemFields, descriptions: DescriptionLookup | None, l
                 raise MalformedError(f"the vmdesc entry describes {description.name!r} v{description.version}, not {name!r} v{name_version}")
         else:
             raise MalformedError(f"unknown description source {source!r}")
-        record, size = load_state(description, item.raw("state"), limits)
+        description, record, size = _load_with_some_layout(description, item.raw("state"), limits)
     except DecodeError as error:
         error.add_context(section=idstr)
         raise
     return DeviceState(idstr, instance, version, description, record, source, size, fallback)
+
+
+def _load_with_some_layout(description: Description, plain: Any, limits: Limits) -> tuple[Description, Record, int]:
+    """``load_state`` with the first of the description's layouts that fits (see ``Description.alternatives``)."""
+    layouts = description.layouts()
+    for i, layout in enumerate(layouts):
+        try:
+            record, size = load_state(layout, plain, limits)
+        except DecodeError:
+            if i + 1 == len(layouts):
+                raise
+            continue
+        return layout, record, size
+    raise AssertionError("a description has at least one layout")
 
 
 def configuration_from_item(item: ItemFields, limits: Limits) -> Configuration:

@@ -103,6 +103,12 @@ def _golden_text(decoding: Any) -> str:
     return json.dumps(decoding, sort_keys=True, separators=(",", ":")) + "\n"
 
 
+def _unnamed_sections(decoding: Any) -> list[str]:
+    """``idstr: why`` for each section of a decoding that our descriptions should have named and did not."""
+    sections = decoding.get("sections", []) if isinstance(decoding, dict) else []
+    return [f"{s.get('idstr')}: {s['unnamed']}" for s in sections if isinstance(s, dict) and s.get("unnamed")]
+
+
 def record_fixtures(directory: str | Path, sources: list[Path], *, names: list[str] | None = None,
                     origin: str = "recorded", at_version: Mapping[str, int] | None = None,
                     descriptions: DescriptionLookup | None = None) -> list[LedgerEntry]:
@@ -144,6 +150,10 @@ def record_fixtures(directory: str | Path, sources: list[Path], *, names: list[s
             if outcome.rewrite is not None and not outcome.rewrite.identical:
                 raise CompatError(f"{dest.name}: today's code does not write it back identically (first difference "
                                   f"at byte {outcome.rewrite.first_difference:#x} in {outcome.rewrite.where}); not recorded")
+            unnamed = _unnamed_sections(outcome.decoding)
+            if unnamed:
+                raise CompatError(f"{dest.name}: our descriptions did not name {len(unnamed)} section(s) "
+                                  f"({'; '.join(unnamed)}); a golden would freeze the fallback, not recorded")
             golden.parent.mkdir(parents=True, exist_ok=True)
             golden.write_text(_golden_text(outcome.decoding))
             created.append(golden)

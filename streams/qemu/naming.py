@@ -1,0 +1,82 @@
+"""How much of a device section was named, and when not naming it is a failure.
+
+Three grades, from the reader's records alone:
+
+* **named**: bytes read into fields with a known layout (our descriptions,
+  or the vmdesc's integers, booleans, structs and plain byte buffers);
+* **opaque**: bytes the vmdesc names only as one field of a custom info
+  whose inner layout it does not give (``virtio``, ``scsi-requests``, ...):
+  the field has a name, its contents do not;
+* **raw**: bytes nothing described (``RawBody``).
+
+A section is *unnamed* (a failure, not just a gap in our coverage) when a
+description of ours exists but did not decode it (the stream's vmdesc or the
+raw scan took over), or when it holds a ``virtio`` field the vmdesc shows only
+as an opaque blob: every virtio device must decode field by field.
+"""
+
+from __future__ import annotations
+
+from vmstate.description import Buffer, Description, Record, Struct
+
+from .records import DeviceState, RawBody
+
+__all__ = ["PLAIN_VMDESC_TYPES", "opaque_bytes", "unnamed_reason"]
+
+#: vmdesc field types whose bytes are one plain value or byte array (QEMU's VMStateInfo names)
+PLAIN_VMDESC_TYPES = frozenset(
+    {
+        "buffer", "unused_buffer", "pci config", "pci irq state", "timer", "uint8 equal",
+        "cpsr", "fpscr", "powered_off", "fpr", "avr", "vsr", "cpu/altivec/vscr", "slbe",
+        "float64", "CPU_Double_U", "fpreg", "bitmap",
+    }
+)
+#: the custom info of a virtio device's whole state (hw/virtio/virtio.c, ``virtio_vmstate_info``)
+_VIRTIO_INFO = "virtio"
+
+
+def _opaque(description: Description, record: Record) -> tuple[int, bool]:
+    """(opaque bytes, holds a virtio blob) of a vmdesc-built description's record."""
+    total, virtio = 0, False
+    parts = [(description, record)]
+    while parts:
+        desc, rec = parts.pop()
+        for field in desc.fields:
+            kind, value = field.kind, rec.fields.get(field.name)
+            values = value if isinstance(value, list) else [value]
+            if isinstance(kind, Buffer) and kind.type_name not in PLAIN_VMDESC_TYPES:
+                total += sum(len(v) for v in values if isinstance(v, (bytes, bytearray)))
+                virtio = virtio or kind.type_name == _VIRTIO_INFO
+            elif isinstance(kind, Struct):
+                parts.extend((kind.description, v) for v in values if isinstance(v, Record))
+            element = getattr(kind, "element", None)
+            if isinstance(element, Buffer) and element.type_name not in PLAIN_VMDESC_TYPES:
+                total += sum(len(v) for v in values if isinstance(v, (bytes, bytearray)))
+                virtio = virtio or element.type_name == _VIRTIO_INFO
+            elif isinstance(element, Struct):
+                parts.extend((element.description, v) for v in values if isinstance(v, Record))
+        for name, sub in rec.subsections.items():
+            sub_description = desc.subsection(name)
+            if sub_description is not None:
+                parts.append((sub_description, sub))
+    return total, virtio
+
+
+def opaque_bytes(state: DeviceState) -> int:
+    """Bytes of a decoded section held in fields of an unknown inner layout (0 for our descriptions)."""
+    if state.source == "typed":
+        return 0
+    return _opaque(state.description, state.record)[0]
+
+
+def unnamed_reason(record: DeviceState | RawBody) -> str | None:
+    """Why a section that should decode field by field did not, or None if nothing failed."""
+    if isinstance(record, RawBody):
+        return record.reason if record.reason.startswith("descriptions failed") else None
+    if record.source == "typed":
+        return None
+    if record.fallback is not None:
+        return f"our description did not fit, the {record.source} decoded it: {record.fallback}"
+    if _opaque(record.description, record.record)[1]:
+        return f"virtio state only as an opaque {record.source} blob (no description of ours for {record.description.name!r})"
+    return None

@@ -127,6 +127,9 @@ class LiveFixture:
     bare_big_endian: bool | None = None  # bare-metal AArch64 program instead
     endian: int | None = None  # expected virtio/device_endian value; None: absent
     features: bool = True  # guest features must be negotiated (nonzero)
+    # virtio-net on a 4-queue tap backend (needs /dev/net/tun, root) with mq=on, and 2 vCPUs:
+    # the guest negotiates VIRTIO_NET_F_MQ and uses 2 of the 4 queue pairs
+    multiqueue_net: bool = False
 
     def argv(self) -> list[str]:
         """The QEMU command line; paths are under the WORK placeholder.
@@ -142,7 +145,13 @@ class LiveFixture:
             console = GUESTS[self.guest].console
             argv += ["-initrd", f"{WORK}/initrd.img",
                      "-append", f"console={console} {KERNEL_ARGS}"]
-        argv += virtio_devices(self.transport, self.pci_mode)
+        devices = virtio_devices(self.transport, self.pci_mode)
+        if self.multiqueue_net:
+            opt = PCI_MODES[self.pci_mode] if self.transport == "pci" else ""
+            at = devices.index(f"virtio-net-{self.transport}{opt}")
+            devices[at] += ",netdev=n0,mq=on,vectors=10"
+            argv += ["-smp", "2", "-netdev", "tap,id=n0,queues=4,script=no,downscript=no"]
+        argv += devices
         argv += ["-serial", f"file:{WORK}/console.log",
                  "-qmp", f"unix:{WORK}/qmp.sock,server=on,wait=off"]
         return argv
@@ -192,6 +201,10 @@ def corpus() -> list[LiveFixture]:
         # The seed's scenario: a little-endian guest on a big-endian target.
         # Legacy devices: the guest's own reset records LITTLE, which differs
         # from qemu-system-ppc64's default (BIG), so device_endian is written.
+        LiveFixture("pc-7.2-booted-multiqueue", X86, "pc", 96, (), "pci", "modern",
+                    f"x86_64 pc (7.2), 2 vCPUs, Debian amd64 kernel booted, {six}, modern virtio-pci; "
+                    "virtio-net mq=on on a 4-queue tap backend: the guest negotiates MQ "
+                    "(9 queues on the wire, curr_queue_pairs 2)", guest="amd64", multiqueue_net=True),
         LiveFixture("pseries-7.2-booted-ppc64le-legacy", PPC64, "pseries", 256, pseries, "pci",
                     "legacy", f"ppc64 pseries (7.2) power9, Debian ppc64el kernel booted "
                     f"(little-endian guest), {six}, legacy virtio-pci", guest="ppc64el", endian=1),

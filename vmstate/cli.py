@@ -15,14 +15,22 @@ from typing import Any, Callable, NoReturn
 import click
 
 from . import __version__
-from .errors import VMStateError
+from .description import Buffer
+from .display import path_step, shown
+from .errors import TruncatedError, VMStateError
+from .text import printable
 
 __all__ = ["main", "cli"]
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"vmstate: error: {message}", err=True)
+    click.echo(f"vmstate: error: {printable(message)}", err=True)
     sys.exit(2)
+
+
+def _line(text: str) -> None:
+    """Print one line of text output, escaping what came from the input."""
+    click.echo(printable(text))
 
 
 def _run(ctx: click.Context, action: Callable[[], int]) -> None:
@@ -75,10 +83,16 @@ def dump(ctx: click.Context, stream: Path, as_json: bool) -> None:
 
     def action() -> int:
         from streams.qemu import StreamReader, summarize
+        from streams.qemu.block_digest import BlockDigests
         from streams.qemu.files import open_stream
 
         with open_stream(stream) as source:
-            summary = summarize(StreamReader(source, descriptions=_registry(), batch_pages=True))
+            reader = StreamReader(source, descriptions=_registry(), batch_pages=True)
+            digests = BlockDigests(lambda: reader.page_size)
+            summary = summarize(digests.tee(reader))
+        contents = digests.results()
+        for block in summary["ram"]:
+            block.update(contents.get(block["name"], {}))
         if as_json:
             click.echo(json.dumps(summary, indent=2))
         else:
@@ -88,40 +102,50 @@ def dump(ctx: click.Context, stream: Path, as_json: bool) -> None:
     _run(ctx, action)
 
 
-def _print_value(name: str, value: Any, indent: str) -> None:
+def _print_value(name: str, value: Any, indent: str, kind: Any) -> None:
     if isinstance(value, dict) and "fields" in value:
-        click.echo(f"{indent}{name}: (v{value['version']})")
-        _print_fields(value, indent + "  ")
+        _line(f"{indent}{name}: (v{value['version']})")
+        _print_fields(value, indent + "  ", None)
     elif isinstance(value, list) and value and isinstance(value[0], dict):
         for i, item in enumerate(value):
-            _print_value(f"{name}[{i}]", item, indent)
+            _print_value(f"{name}[{i}]", item, indent, None)
     else:
-        text = json.dumps(value)
-        click.echo(f"{indent}{name}: {text if len(text) <= 100 else text[:97] + '...'}")
+        if isinstance(value, str) and isinstance(kind, Buffer):
+            value = bytes.fromhex(value)  # the JSON form holds bytes as hex
+        text = shown(value, kind) or json.dumps(value.hex() if isinstance(value, bytes) else value)
+        _line(f"{indent}{name}: {text if len(text) <= 100 else text[:97] + '...'}")
 
 
-def _print_fields(record: dict[str, Any], indent: str) -> None:
+def _print_fields(record: dict[str, Any], indent: str, owner: str | None) -> None:
+    """Print a record's fields; ``owner`` (its description's name) finds how to show them."""
+    from .diff.sources import display_kinds
+
+    table = display_kinds()
     for name, value in record["fields"].items():
-        _print_value(name, value, indent)
+        _print_value(path_step(name), value, indent, table.get((owner, name)) if owner else None)
     for name, sub in record.get("subsections", {}).items():
-        click.echo(f"{indent}subsection {name} (v{sub['version']})")
-        _print_fields(sub, indent + "  ")
+        _line(f"{indent}subsection {name} (v{sub['version']})")
+        _print_fields(sub, indent + "  ", name)
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    click.echo(f"QEMU stream, file version {summary.get('file_version')}, machine {summary.get('machine', '(no configuration section)')}")
-    click.echo(f"footers: {'yes' if summary['footers'] else 'no'}, vmdesc: {'yes' if summary['vmdesc'] else 'no'}")
+    _line(f"QEMU stream, file version {summary.get('file_version')}, machine {summary.get('machine', '(no configuration section)')}")
+    _line(f"footers: {'yes' if summary['footers'] else 'no'}, vmdesc: {'yes' if summary['vmdesc'] else 'no'}")
     for block in summary["ram"]:
-        click.echo(f"ram {block['name']}: {block['length']:#x} bytes, {block['pages']} pages, {block['zero_pages']} zero pages")
+        _line(f"ram {block['name']}: {block['length']:#x} bytes, {block['pages']} pages, {block['zero_pages']} zero pages")
+        if block.get("content_sha256"):
+            _line(f"  sha256 {block['content_sha256']}")
+        elif block.get("content_sha256_unavailable"):
+            _line(f"  sha256 unavailable: {block['content_sha256_unavailable']}")
     for section in summary["sections"]:
-        click.echo(
+        _line(
             f"[{section['section_id']}] {section['idstr']} instance {section['instance_id']} v{section['version']}"
             f" ({section.get('source')}, {section.get('size')} bytes)"
         )
         if section.get("source") == "raw":
-            click.echo(f"  raw: {section['size']} bytes ({section['reason']})")
+            _line(f"  raw: {section['size']} bytes ({section['reason']})")
         else:
-            _print_fields(section, "  ")
+            _print_fields(section, "  ", section.get("vmsd_name"))
 
 
 @cli.command()
@@ -157,7 +181,7 @@ def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool, allow_un
                 unreadable += 1
                 message = str(error) if isinstance(error, VMStateError) else (error.strerror or str(error))
                 results.append((path, message))
-                click.echo(f"vmstate: error: {path}: {message}", err=True)
+                click.echo(f"vmstate: error: {printable(f'{path}: {message}')}", err=True)
         if as_json:
             click.echo(json.dumps([_report_json(p, r) for p, r in results], indent=2))
         else:
@@ -195,10 +219,11 @@ def _described() -> dict[str, Any]:
 def describe(ctx: click.Context, name: str | None, stream: Path | None) -> None:
     """List the sections we describe, or print one description as JSON.
 
-    Virtio sections depend on their transport: ask for ``virtio-net@pci`` or
-    ``virtio-net@mmio``. With --stream FILE, print the vmdesc JSON QEMU
+    Virtio sections depend on their transport: ask for 'virtio-net@pci' or
+    'virtio-net@mmio'. With --stream FILE, print the vmdesc JSON QEMU
     wrote at the end of FILE (NAME then picks one section by idstr); exit 1
-    if FILE has none (machine types before 2.3 write none).
+    if FILE has none (machine types before 2.3 write none), 2 if FILE is
+    truncated or damaged.
     """
 
     def action() -> int:
@@ -227,7 +252,8 @@ def _describe_stream(stream: Path, idstr: str | None) -> int:
     with open_stream(stream) as source:
         vmdesc = StreamReader(source).vmdesc
     if vmdesc is None:
-        click.echo(f"vmstate: {stream}: no vmdesc trailer (machine types before 2.3 write none)", err=True)
+        _complete_or_fail(stream)
+        _line_err(f"vmstate: {stream}: no vmdesc trailer: the stream is complete, and machine types before 2.3 write none")
         return 1
     if idstr is not None:
         devices = [d for d in vmdesc.get("devices", []) if isinstance(d, dict) and d.get("name") == idstr]
@@ -238,6 +264,23 @@ def _describe_stream(stream: Path, idstr: str | None) -> int:
     return 0
 
 
+def _complete_or_fail(stream: Path) -> None:
+    """Read ``stream`` to its end: a truncated stream lost its trailer, it did not lack one."""
+    from streams.qemu import StreamReader
+    from streams.qemu.files import open_stream
+
+    with open_stream(stream) as source:
+        try:
+            for _record in StreamReader(source, descriptions=_registry(), batch_pages=True):
+                pass
+        except TruncatedError as error:
+            _fail(f"{stream}: no vmdesc trailer found, but the stream is truncated ({error}): a trailer would be at its end")
+
+
+def _line_err(text: str) -> None:
+    click.echo(printable(text), err=True)
+
+
 @cli.command()
 @click.argument("stream", type=click.Path(path_type=Path))
 @click.argument("directory", type=click.Path(path_type=Path))
@@ -245,7 +288,7 @@ def _describe_stream(stream: Path, idstr: str | None) -> int:
 def extract(ctx: click.Context, stream: Path, directory: Path) -> None:
     """Unpack STREAM into the new DIRECTORY: state.json and ram/<block> files.
 
-    state.json is the decoding ``dump --json`` prints; each RAM block becomes a
+    state.json is the decoding 'dump --json' prints; each RAM block becomes a
     sparse file of the block's length holding its pages at their offsets.
     DIRECTORY must not exist; it appears only once extraction succeeded.
     """
@@ -257,8 +300,8 @@ def extract(ctx: click.Context, stream: Path, directory: Path) -> None:
         with open_stream(stream) as source:
             summary = extract_stream(source, directory, descriptions=_registry())
         for name, path in summary["ram_files"].items():
-            click.echo(f"{directory / path}  ({name})")
-        click.echo(f"{directory / 'state.json'}")
+            _line(f"{directory / path}  ({name})")
+        _line(f"{directory / 'state.json'}")
         return 0
 
     _run(ctx, action)
@@ -323,7 +366,7 @@ def _print_report(path: Path, report: Any) -> None:
     verdict = "identical" if report.identical else f"DIFFERS at {report.first_difference:#x}"
     unnamed = report.unnamed
     failures = f"; {len(unnamed)} section(s) NOT NAMED by our descriptions" if unnamed else ""
-    click.echo(
+    _line(
         f"{path}: {report.size} bytes, re-encoded {verdict}; {report.raw_bytes} bytes kept raw, "
         f"{report.opaque_bytes} bytes in opaque vmdesc fields{failures}"
     )
@@ -331,11 +374,11 @@ def _print_report(path: Path, report: Any) -> None:
         if s.kind in ("PART", "END"):
             continue
         opaque = f"  opaque {s.opaque_bytes:>8}" if s.opaque_bytes else ""
-        click.echo(f"  {s.idstr:<40} {s.source:<8} named {s.named_bytes:>8}  raw {s.raw_bytes:>8}{opaque}")
+        _line(f"  {s.idstr:<40} {s.source:<8} named {s.named_bytes:>8}  raw {s.raw_bytes:>8}{opaque}")
         if s.unnamed:
-            click.echo(f"    NOT NAMED: {s.unnamed}")
+            _line(f"    NOT NAMED: {s.unnamed}")
         elif s.fallback:
-            click.echo(f"    our description was set aside: {s.fallback}")
+            _line(f"    our description was set aside: {s.fallback}")
 
 
 def main() -> None:

@@ -77,6 +77,9 @@ class Int:
     little: bool = False
     #: QEMU's info name, e.g. ``uint32``, ``int32 equal``, ``timer``
     type_name: str = ""
+    #: names of values (a C enum's), as ``(value, name)`` pairs: text output
+    #: shows ``little (1)``; the value on the wire and in JSON stays the number
+    names: tuple[tuple[int, str], ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if self.width not in (1, 2, 4, 8):
@@ -114,6 +117,9 @@ class Buffer:
     length_from: str | None = None
     multiply: int = 1
     type_name: str = "buffer"
+    #: the bytes are a (NUL-padded) name such as a machine type: text output
+    #: shows them quoted; JSON keeps the hex
+    text: bool = False
 
     def __attrs_post_init__(self) -> None:
         if (self.size is None) == (self.length_from is None):

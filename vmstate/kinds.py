@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import enum
+
+import attrs
+
 from .description import Array, Bool, Buffer, Int, Kind, Prefixed, Unused
 
 __all__ = [
@@ -9,7 +13,7 @@ __all__ = [
     "INT8", "INT16", "INT32", "INT64",
     "BOOL", "TIMER", "INT32_EQUAL", "UINT32_EQUAL", "UINT8_EQUAL", "UINT16_EQUAL",
     "INT64_EQUAL", "INT32_LE",
-    "buffer", "vbuffer", "prefixed", "unused", "array", "varray",
+    "named", "buffer", "vbuffer", "prefixed", "unused", "array", "varray",
 ]
 
 UINT8 = Int(width=1)
@@ -33,14 +37,19 @@ INT64_EQUAL = Int(width=8, type_name="int64 equal")
 INT32_LE = Int(width=4, signed=True, type_name="int32 le")
 
 
-def buffer(size: int, *, type_name: str = "buffer") -> Buffer:
-    """A fixed-size byte buffer (``VMSTATE_BUFFER``)."""
-    return Buffer(size=size, type_name=type_name)
+def named(kind: Int, values: type[enum.IntEnum]) -> Int:
+    """``kind`` whose values are shown by the names of ``values`` (a C enum mirrored as an IntEnum)."""
+    return attrs.evolve(kind, names=tuple((int(v), v.name.lower()) for v in values))
 
 
-def vbuffer(length_from: str, *, multiply: int = 1, type_name: str = "buffer") -> Buffer:
+def buffer(size: int, *, type_name: str = "buffer", text: bool = False) -> Buffer:
+    """A fixed-size byte buffer (``VMSTATE_BUFFER``); ``text``: it holds a name."""
+    return Buffer(size=size, type_name=type_name, text=text)
+
+
+def vbuffer(length_from: str, *, multiply: int = 1, type_name: str = "buffer", text: bool = False) -> Buffer:
     """A buffer whose size is another field's value times ``multiply`` (``VMSTATE_VBUFFER``)."""
-    return Buffer(length_from=length_from, multiply=multiply, type_name=type_name)
+    return Buffer(length_from=length_from, multiply=multiply, type_name=type_name, text=text)
 
 
 def prefixed(width: int = 1, *, type_name: str = "prefixed_buffer") -> Prefixed:

@@ -30,7 +30,7 @@ class GlobalState:
 
     size: int = field(UINT32)
     #: NUL-padded run state name, e.g. ``prelaunch`` or ``paused``
-    runstate: bytes = field(buffer(100))
+    runstate: bytes = field(buffer(100, text=True))
 
     @property
     def runstate_name(self) -> str:

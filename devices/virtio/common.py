@@ -14,7 +14,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from vmstate.description import Array, Description, Field, Struct
-from vmstate.kinds import BOOL, UINT8, UINT16, UINT32, UINT64, vbuffer
+from vmstate.kinds import BOOL, UINT8, UINT16, UINT32, UINT64, named, vbuffer
+
+from ..cpu import Endian
 from vmstate.typed import description_of
 
 from .mmio import VirtioMmioExtraState
@@ -129,7 +131,7 @@ def virtio_description(transport: str) -> Description:
     """
     extra = description_of(VirtioPciExtraState if transport == "pci" else VirtioMmioExtraState)
     subsections = (
-        _sub("virtio/device_endian", Field(name="device_endian", kind=UINT8)),
+        _sub("virtio/device_endian", Field(name="device_endian", kind=named(UINT8, Endian))),
         _sub("virtio/64bit_features", Field(name="guest_features", kind=UINT64)),
         _sub("virtio/virtqueues", _queues("vq", _RING_ADDRESSES)),
         _sub("virtio/ringsize", _queues("vq", _RING_SIZE)),

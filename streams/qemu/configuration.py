@@ -44,7 +44,7 @@ CONFIGURATION = Description(
     version=1,
     fields=(
         Field(name="len", kind=UINT32),
-        Field(name="name", kind=vbuffer("len")),
+        Field(name="name", kind=vbuffer("len", text=True)),
     ),
     subsections=(_TARGET_PAGE_BITS, _CAPABILITIES),
 )

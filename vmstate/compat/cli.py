@@ -16,6 +16,7 @@ from typing import NoReturn
 import click
 
 from ..errors import VMStateError
+from ..text import printable, printable_lines
 
 __all__ = ["TODAY", "compat"]
 
@@ -24,7 +25,7 @@ TODAY = "@today"
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"vmstate: error: {message}", err=True)
+    click.echo(f"vmstate: error: {printable(message)}", err=True)
     sys.exit(2)
 
 
@@ -108,7 +109,7 @@ def diff(ctx: click.Context, old: str, new: str, as_json: bool, fail_on: str, no
         if as_json:
             click.echo(json.dumps(report.as_json(severity), indent=1))
         else:
-            click.echo(report.render(severity, show_info=not no_info))
+            click.echo(printable_lines(report.render(severity, show_info=not no_info)))
         return report.exit_code(severity)
 
     _run(ctx, action)
@@ -132,7 +133,7 @@ def check(ctx: click.Context, directory: Path, as_json: bool, verbose: bool, onl
         from .dynamic import check_fixtures
 
         report = check_fixtures(directory, only=only or None)
-        click.echo(json.dumps(report.as_json(), indent=1) if as_json else report.render(verbose=verbose))
+        click.echo(json.dumps(report.as_json(), indent=1) if as_json else printable_lines(report.render(verbose=verbose)))
         return report.exit_code
 
     _run(ctx, action)

@@ -17,6 +17,7 @@ import click
 
 from vmstate import __version__
 from vmstate.errors import VMStateError
+from vmstate.text import printable
 
 __all__ = ["migration_diff", "main"]
 
@@ -24,8 +25,15 @@ _COLORS = {"a": "red", "b": "green"}
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"migration-diff: error: {message}", err=True)
+    click.echo(f"migration-diff: error: {printable(message)}", err=True)
     sys.exit(2)
+
+
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``, named as invoked: ``migration-diff`` or ``vmstate diff``."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"{ctx.command_path}, version {__version__}")
+        ctx.exit()
 
 
 class _Bar:
@@ -68,7 +76,8 @@ def _style(color: bool):  # type: ignore[no-untyped-def]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="migration-diff")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
+              help="Show the version and exit.")
 @click.argument("a", type=click.Path(path_type=Path))
 @click.argument("b", type=click.Path(path_type=Path))
 @click.option("--ignore", "ignores", multiple=True, metavar="GLOB",
@@ -89,33 +98,52 @@ def migration_diff(
     snapshot file in any of our codecs. Exit 0 if they are the same, 1 if
     they differ, 2 on trouble.
     """
+    from .compare import compare_images
     from .filters import Filters
+    from .image import StreamImage
     from .render import render_summary, render_text, report_to_json
-    from .run import diff_files
+    from .run import read_image
+    from .sources import display_kinds
 
+    if summary and as_json:
+        _fail("--summary and --json do not combine: the JSON report has every count the summary shows")
+    filters = Filters.from_globs(sections, ignores)
     bar = _Bar()
+    images: list[StreamImage] = []
+    reading: Path | None = None
     try:
-        report = diff_files(a, b, Filters.from_globs(sections, ignores), bar)
+        for reading in (a, b):
+            images.append(read_image(reading, filters, bar))
+        reading = None
+        report = compare_images(images[0], images[1], filters)
     except VMStateError as error:
         bar.close()
         if debug:
             traceback.print_exc()
             sys.exit(2)
-        _fail(str(error))
+        _fail(f"{reading}: {error}" if reading is not None else str(error))
     except OSError as error:
         bar.close()
         if debug:
             traceback.print_exc()
             sys.exit(2)
-        _fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "))
+        _fail(f"{error.filename or reading or ''}: {error.strerror or error}".lstrip(": "))
+    finally:
+        for image in images:
+            image.close()
     bar.close()
+    if report.unmatched:
+        globs = ", ".join(repr(g) for g in report.unmatched)
+        _fail(f"nothing in A or B matches {globs} (--section matches section names, --ignore names and field paths)")
     use_color = color == "always" or (color == "auto" and sys.stdout.isatty() and not as_json)
     try:
         if as_json:
             click.echo(json.dumps(report_to_json(report), indent=2))
+        elif summary:
+            for line in render_summary(report, _style(use_color)):
+                click.echo(line, color=use_color)
         else:
-            render = render_summary if summary else render_text
-            for line in render(report, _style(use_color)):
+            for line in render_text(report, _style(use_color), display_kinds()):
                 click.echo(line, color=use_color)
     except BrokenPipeError:
         sys.stderr.close()

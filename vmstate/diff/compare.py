@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import attrs
 
+from typing import Iterator
+
 from streams.qemu.check import first_difference
+from vmstate.errors import UnsupportedError
 
 from .filters import Filters
 from .image import SectionImage, StreamImage
 from .pages import PageRange, compare_tables
-from .values import FieldChange, compare_trees
+from .values import FieldChange, compare_trees, tree_paths
 
 __all__ = ["SectionDiff", "RamDiff", "DiffReport", "compare_images", "MAX_RANGES"]
 
@@ -59,6 +62,8 @@ class DiffReport:
     header: tuple[FieldChange, ...]
     sections: tuple[SectionDiff, ...]
     ram: tuple[RamDiff, ...]
+    #: ``--section``/``--ignore`` globs that matched nothing on either side
+    unmatched: tuple[str, ...] = ()
 
     @property
     def identical(self) -> bool:
@@ -73,7 +78,7 @@ def _header(a: StreamImage, b: StreamImage) -> list[FieldChange]:
         kind = "only_a" if a.configuration is not None else "only_b"
         changes.append(FieldChange("configuration", kind, a.configuration, b.configuration))
     elif a.configuration is not None:
-        for change in compare_trees(a.configuration, b.configuration):
+        for change in compare_trees(a.configuration, b.configuration, owner="configuration"):
             changes.append(attrs.evolve(change, path=f"configuration.{change.path}"))
     if a.footers != b.footers:
         changes.append(FieldChange("section_footers", "changed", a.footers, b.footers))
@@ -98,7 +103,7 @@ def _section_changes(a: SectionImage, b: SectionImage) -> list[FieldChange]:
         if a.digest.digest() != b.digest.digest():
             changes.append(FieldChange("(iterative records)", "changed", a.records, b.records))
     elif a.tree is not None and b.tree is not None:
-        changes.extend(compare_trees(a.tree, b.tree))
+        changes.extend(compare_trees(a.tree, b.tree, owner=a.vmsd_name if a.vmsd_name == b.vmsd_name else None))
     elif a.raw is not None and b.raw is not None:
         if a.raw != b.raw:
             changes.append(_raw(a.raw, b.raw))
@@ -144,16 +149,54 @@ def _ram(a: StreamImage, b: StreamImage, filters: Filters) -> list[RamDiff]:
         length_a, length_b = (ba.length if ba else None), (bb.length if bb else None)
         if status == "changed" and not differing and length_a == length_b:
             continue
-        out.append(RamDiff(name, status, length_a, length_b, differing, tuple(ranges), more, a.page_size))
+        page_size = a.page_size if ba is not None and ba.pages else b.page_size
+        out.append(RamDiff(name, status, length_a, length_b, differing, tuple(ranges), more, page_size))
     return out
+
+
+def _check_page_sizes(a: StreamImage, b: StreamImage, filters: Filters) -> None:
+    """Refuse to compare RAM page by page when the two sides' pages differ in size.
+
+    Page tables are indexed by page number; with 1 KiB pages on one side
+    (aarch64 ``virt-2.8`` and older, hw/arm/virt.c ``minimum_page_bits``) and
+    4 KiB on the other, equal numbers are different guest addresses.
+    """
+    if a.page_size == b.page_size:
+        return
+    for name, block in a.ram.items():
+        other = b.ram.get(name)
+        if block.pages and other is not None and other.pages and filters.wants_section(f"ram/{name}"):
+            raise UnsupportedError(
+                f"A has {a.page_size}-byte target pages, B {b.page_size}-byte ones: RAM block {name!r} cannot be"
+                " compared page by page (leave RAM out with --ignore 'ram/*')"
+            )
+
+
+def _everything(a: StreamImage, b: StreamImage) -> tuple[list[str], Iterator[tuple[str, str]]]:
+    """Every section name and every (section, path) of both sides, for ``Filters.unmatched``."""
+    names = [*a.seen, *b.seen, *(f"ram/{n}" for n in a.ram), *(f"ram/{n}" for n in b.ram)]
+
+    def paths() -> Iterator[tuple[str, str]]:
+        yield from (("", p) for p in ("file_version", "configuration", "section_footers", "commands", "trailing_data"))
+        for image in (a, b):
+            if image.configuration is not None:
+                yield from (("", f"configuration.{p}") for p in tree_paths(image.configuration))
+            for (idstr, _), section in image.sections.items():
+                if section.tree is not None:
+                    yield from ((idstr, p) for p in tree_paths(section.tree))
+
+    return names, paths()
 
 
 def compare_images(a: StreamImage, b: StreamImage, filters: Filters | None = None) -> DiffReport:
     """The full report of how B differs from A."""
     filters = filters or Filters()
+    _check_page_sizes(a, b, filters)
     header = tuple(c for c in _header(a, b) if not filters.ignores_path("", c.path))
+    unmatched = filters.unmatched(*_everything(a, b)) if filters.section_globs or filters.ignore_globs else ()
     return DiffReport(
-        (a.path, a.format), (b.path, b.format), header, tuple(_sections(a, b, filters)), tuple(_ram(a, b, filters))
+        (a.path, a.format), (b.path, b.format), header, tuple(_sections(a, b, filters)), tuple(_ram(a, b, filters)),
+        unmatched,
     )
 
 

@@ -26,10 +26,25 @@ class Filters:
 
     sections: tuple[re.Pattern[str], ...] = ()
     ignores: tuple[re.Pattern[str], ...] = ()
+    #: the globs as the user wrote them, for messages (same order as the patterns)
+    section_globs: tuple[str, ...] = ()
+    ignore_globs: tuple[str, ...] = ()
 
     @classmethod
     def from_globs(cls, sections: Iterable[str] = (), ignores: Iterable[str] = ()) -> "Filters":
-        return cls(tuple(map(glob_to_regex, sections)), tuple(map(glob_to_regex, ignores)))
+        sections, ignores = tuple(sections), tuple(ignores)
+        return cls(tuple(map(glob_to_regex, sections)), tuple(map(glob_to_regex, ignores)), sections, ignores)
+
+    def unmatched(self, names: Iterable[str], paths: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+        """The globs that match nothing: no section name (``--section``), no name or path (``--ignore``)."""
+        names, paths = set(names), list(paths)
+        out = [glob for glob, p in zip(self.section_globs, self.sections) if not any(p.match(n) for n in names)]
+        for glob, p in zip(self.ignore_globs, self.ignores):
+            if not any(p.match(n) for n in names) and not any(
+                p.match(path) or p.match(f"{section}:{path}") for section, path in paths
+            ):
+                out.append(glob)
+        return tuple(out)
 
     def wants_section(self, name: str) -> bool:
         """Whether a section (idstr, or ``ram/<block>``) is compared at all."""

@@ -95,6 +95,8 @@ class StreamImage:
     commands: list[tuple[int, bytes]] = attrs.Factory(list)
     trailing: bytes = b""
     footers: bool = False
+    #: idstr of every section the input had, wanted or not
+    seen: set[str] = attrs.Factory(set)
 
     def close(self) -> None:
         """Drop the page tables' temporary files."""
@@ -157,6 +159,7 @@ def collect(
     except BaseException:
         image.close()
         raise
+    image.seen = {idstr for idstr, _ in image.sections}
     image.sections = {key: s for key, s in image.sections.items() if wanted(s.idstr)}
     return image
 
@@ -201,6 +204,7 @@ def _page(image: StreamImage, record: RamPage | RamZero) -> None:
 
 
 def _page_run(image: StreamImage, run: RamPageRun) -> None:
+    image.page_size = run.page_size
     block = _block(image, run.block)
     block.table.set(run.offset // run.page_size, run_digests(run.raw, run.count, run.page_size))
     block.pages += run.count

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
+from vmstate.display import DisplayTable, shown
+from vmstate.text import printable
+
 from .compare import DiffReport, RamDiff, SectionDiff
 from .pages import PageRange
 from .values import FieldChange
@@ -24,11 +27,27 @@ def _plain(text: str, _role: str) -> str:
     return text
 
 
+_NO_TABLE: DisplayTable = {}
+
+
 def _section_name(idstr: str, instance_id: int) -> str:
-    return idstr if instance_id == 0 else f"{idstr}#{instance_id}"
+    return printable(idstr if instance_id == 0 else f"{idstr}#{instance_id}")
 
 
-def _value(value: Any) -> str:
+def _record(value: dict[str, Any], owner: str | None, table: DisplayTable) -> str:
+    """A record value (a subsection on one side) on one line."""
+    inner = ", ".join(
+        f"{printable(k)}={_value(v, table.get((owner, k)) if owner else None)}" for k, v in value["fields"].items()
+    )
+    text = f"v{value.get('version')}: {inner}" if inner else f"v{value.get('version')}"
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _value(value: Any, kind: Any = None) -> str:
+    """A value for a text line; ``kind`` (from the display table) may name it."""
+    named = shown(value, kind)
+    if named is not None:
+        return named
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -36,13 +55,23 @@ def _value(value: Any) -> str:
     if isinstance(value, bytes):
         return value.hex() if len(value) <= _SHORT_BYTES else f"{value[:_SHORT_BYTES].hex()}... ({len(value)} bytes)"
     if isinstance(value, dict) and "fields" in value:
-        inner = ", ".join(f"{k}={_value(v)}" for k, v in value["fields"].items())
-        text = f"v{value.get('version')}: {inner}" if inner else f"v{value.get('version')}"
-        return text if len(text) <= 100 else text[:97] + "..."
+        return _record(value, None, _NO_TABLE)
     if isinstance(value, list):
         text = "[" + ", ".join(_value(v) for v in value[:8]) + (", ...]" if len(value) > 8 else "]")
         return text
-    return str(value)
+    return printable(str(value))
+
+
+def _kind_of(change: FieldChange, table: DisplayTable) -> Any:
+    """The changed field's kind in the display table, if it has one there."""
+    return table.get((change.owner, change.path.rsplit(".", 1)[-1])) if change.owner else None
+
+
+def _change_value(change: FieldChange, value: Any, table: DisplayTable) -> str:
+    if isinstance(value, dict) and "fields" in value:
+        owner = change.owner if change.kind.startswith("subsection_") else None
+        return _record(value, owner, table)
+    return _value(value, _kind_of(change, table))
 
 
 def _byte_runs(a: bytes, b: bytes) -> list[tuple[int, int]]:
@@ -57,23 +86,34 @@ def _byte_runs(a: bytes, b: bytes) -> list[tuple[int, int]]:
     return runs
 
 
-def _change_text(change: FieldChange, style: Style) -> str:
-    old, new = style(_value(change.a), "a"), style(_value(change.b), "b")
+def _raw_text(change: FieldChange, style: Style) -> str:
+    """``(raw body)``: the two sizes and where they first differ."""
+    size_a, size_b = change.a["size"], change.b["size"]
+    sizes = f"{size_a} bytes" if size_a == size_b else f"{style(str(size_a), 'a')} -> {style(str(size_b), 'b')} bytes"
+    return f"{change.path}: {sizes}, first difference at byte {change.a['first_difference']:#x}"
+
+
+def _change_text(change: FieldChange, style: Style, table: DisplayTable = _NO_TABLE) -> str:
+    if change.path == "(raw body)" and isinstance(change.a, dict):
+        return _raw_text(change, style)
+    old, new = style(_change_value(change, change.a, table), "a"), style(_change_value(change, change.b, table), "b")
+    path = printable(change.path)
     if change.kind in ("only_a", "only_b"):
         side, value = ("A", old) if change.kind == "only_a" else ("B", new)
-        return f"{change.path}: only in {side}: {value}"
+        return f"{path}: only in {side}: {value}"
     if change.kind in ("subsection_only_a", "subsection_only_b"):
         side, value = ("A", old) if change.kind == "subsection_only_a" else ("B", new)
-        return f"{change.path}: subsection only in {side} ({value})"
-    if isinstance(change.a, bytes) and isinstance(change.b, bytes) and max(len(change.a), len(change.b)) > _SHORT_BYTES:
+        return f"{path}: subsection only in {side} ({value})"
+    long_bytes = isinstance(change.a, bytes) and isinstance(change.b, bytes) and max(len(change.a), len(change.b)) > _SHORT_BYTES
+    if long_bytes and shown(change.a, _kind_of(change, table)) is None:
         runs = _byte_runs(change.a, change.b)
         parts = []
         for s, e in runs[:_MAX_RUNS]:
             old_run, new_run = change.a[s:e][:_SHORT_BYTES].hex(), change.b[s:e][:_SHORT_BYTES].hex()
             parts.append(f"[{s:#x}..{e - 1:#x}] {style(old_run, 'a')} -> {style(new_run, 'b')}")
         more = f", and {len(runs) - _MAX_RUNS} more runs" if len(runs) > _MAX_RUNS else ""
-        return f"{change.path}: {len(change.a)} bytes, {sum(e - s for s, e in runs)} differ: " + ", ".join(parts) + more
-    return f"{change.path}: {old} -> {new}"
+        return f"{path}: {len(change.a)} bytes, {sum(e - s for s, e in runs)} differ: " + ", ".join(parts) + more
+    return f"{path}: {old} -> {new}"
 
 
 def _count(n: int, noun: str) -> str:
@@ -87,7 +127,12 @@ def _range_text(page_range: PageRange, page_size: int) -> str:
     return f"{start:#x}-{end:#x}: {_count(page_range.count, 'page')} {what}"
 
 
-def _section_lines(section: SectionDiff, style: Style) -> Iterator[str]:
+def _differ(n: int, noun: str) -> str:
+    """``1 page differs``, ``2 pages differ``."""
+    return f"{_count(n, noun)} {'differs' if n == 1 else 'differ'}"
+
+
+def _section_lines(section: SectionDiff, style: Style, table: DisplayTable) -> Iterator[str]:
     name = style(_section_name(section.idstr, section.instance_id), "section")
     if section.status == "only_a":
         yield f"{name}: section only in A (version {section.version_a})"
@@ -95,11 +140,11 @@ def _section_lines(section: SectionDiff, style: Style) -> Iterator[str]:
         yield f"{name}: section only in B (version {section.version_b})"
     else:
         for change in section.changes:
-            yield f"{name}: {_change_text(change, style)}"
+            yield f"{name}: {_change_text(change, style, table)}"
 
 
 def _ram_lines(ram: RamDiff, style: Style) -> Iterator[str]:
-    name = style(f"ram/{ram.block}", "section")
+    name = style(printable(f"ram/{ram.block}"), "section")
     if ram.status != "changed":
         side = "A" if ram.status == "only_a" else "B"
         yield f"{name}: RAM block only in {side}"
@@ -107,21 +152,25 @@ def _ram_lines(ram: RamDiff, style: Style) -> Iterator[str]:
         yield f"{name}: length {style(_value(ram.length_a), 'a')} -> {style(_value(ram.length_b), 'b')}"
     if ram.differing_pages:
         ranges = _count(len(ram.ranges) + ram.more_ranges, "range")
-        yield f"{name}: {_count(ram.differing_pages, 'page')} differ in {ranges}"
+        yield f"{name}: {_differ(ram.differing_pages, 'page')} in {ranges}"
         for page_range in ram.ranges:
             yield f"  {_range_text(page_range, ram.page_size)}"
         if ram.more_ranges:
             yield f"  ... and {ram.more_ranges} more ranges"
 
 
-def render_text(report: DiffReport, style: Style = _plain) -> Iterator[str]:
-    """Every difference, one per line, in stream order."""
-    yield f"--- A: {report.a[0]} ({report.a[1]})"
-    yield f"+++ B: {report.b[0]} ({report.b[1]})"
+def _heading(report: DiffReport) -> Iterator[str]:
+    yield printable(f"--- A: {report.a[0]} ({report.a[1]})")
+    yield printable(f"+++ B: {report.b[0]} ({report.b[1]})")
+
+
+def render_text(report: DiffReport, style: Style = _plain, table: DisplayTable = _NO_TABLE) -> Iterator[str]:
+    """Every difference, one per line, in stream order; ``table`` names values (``vmstate.display``)."""
+    yield from _heading(report)
     for change in report.header:
-        yield f"{style('stream', 'section')}: {_change_text(change, style)}"
+        yield f"{style('stream', 'section')}: {_change_text(change, style, table)}"
     for section in report.sections:
-        yield from _section_lines(section, style)
+        yield from _section_lines(section, style, table)
     for ram in report.ram:
         yield from _ram_lines(ram, style)
     if report.identical:
@@ -130,23 +179,24 @@ def render_text(report: DiffReport, style: Style = _plain) -> Iterator[str]:
 
 def render_summary(report: DiffReport, style: Style = _plain) -> Iterator[str]:
     """One line per differing section or RAM block, then totals."""
-    yield f"--- A: {report.a[0]} ({report.a[1]})"
-    yield f"+++ B: {report.b[0]} ({report.b[1]})"
+    yield from _heading(report)
     if report.header:
-        yield f"{style('stream', 'section')}: {len(report.header)} header differences"
+        yield f"{style('stream', 'section')}: {_count(len(report.header), 'header difference')}"
     for section in report.sections:
         name = style(_section_name(section.idstr, section.instance_id), "section")
-        if section.status == "changed":
-            yield f"{name}: {_count(len(section.changes), 'field')} differ"
+        if section.status == "changed" and [c.path for c in section.changes] == ["(raw body)"]:
+            yield f"{name}: raw body differs"
+        elif section.status == "changed":
+            yield f"{name}: {_differ(len(section.changes), 'field')}"
         else:
             yield f"{name}: only in {'A' if section.status == 'only_a' else 'B'}"
     for ram in report.ram:
-        yield f"{style('ram/' + ram.block, 'section')}: {_count(ram.differing_pages, 'page')} differ"
+        yield f"{style(printable('ram/' + ram.block), 'section')}: {_differ(ram.differing_pages, 'page')}"
     if report.identical:
         yield "no differences"
     else:
         pages = sum(r.differing_pages for r in report.ram)
-        yield f"{_count(len(report.sections), 'section')} differ, {_count(pages, 'RAM page')} differ"
+        yield f"{_differ(len(report.sections), 'section')}, {_differ(pages, 'RAM page')}"
 
 
 def _json_value(value: Any) -> Any:

@@ -8,15 +8,17 @@ the same ``StreamRecord``s, so the comparison never knows which it got.
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 import attrs
 
 from streams.qemu.records import QEMU_MAGIC, StreamRecord
+from vmstate.display import DisplayTable, display_table
 from vmstate.errors import MalformedError
 
-__all__ = ["Source", "open_source"]
+__all__ = ["Source", "open_source", "display_kinds"]
 
 _QEMU_HEAD = QEMU_MAGIC.to_bytes(4, "big")
 
@@ -40,6 +42,16 @@ def _registry() -> Any:
     from devices import DEFAULT_REGISTRY
 
     return DEFAULT_REGISTRY
+
+
+@functools.cache
+def display_kinds() -> DisplayTable:
+    """How text output shows the fields of every description we have (``vmstate.display``)."""
+    from devices.virtio.common import virtio_description
+    from streams.qemu.configuration import CONFIGURATION
+
+    descriptions = [*_registry().descriptions(), virtio_description("pci"), virtio_description("mmio"), CONFIGURATION]
+    return display_table(descriptions)
 
 
 def _snapshot_reader(handle: BinaryIO) -> tuple[str, Iterator[StreamRecord]] | None:
@@ -72,8 +84,8 @@ def open_source(path: str | Path) -> Iterator[Source]:
         snapshot = _snapshot_reader(handle)
         if snapshot is None:
             if not head:
-                raise MalformedError(f"{path}: empty file: not a QEMU stream or a snapshot", offset=0)
-            raise MalformedError(f"{path}: not a QEMU stream or a snapshot (starts with {head.hex()})", offset=0)
+                raise MalformedError("empty file: not a QEMU stream or a snapshot", offset=0)
+            raise MalformedError(f"not a QEMU stream or a snapshot (starts with {head.hex()})", offset=0)
         yield Source(str(path), snapshot[0], snapshot[1], position, size)
 
 

@@ -11,11 +11,13 @@ order.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import attrs
 
-__all__ = ["FieldChange", "compare_trees", "display_path"]
+from vmstate.display import path_step
+
+__all__ = ["FieldChange", "compare_trees", "display_path", "tree_paths"]
 
 #: the side of a change where the item does not exist
 _ABSENT = object()
@@ -29,6 +31,9 @@ class FieldChange:
     kind: str
     a: Any = None
     b: Any = None
+    #: the description the changed field belongs to (a subsection's name,
+    #: the section's vmsd), if known: text output looks up how to show values
+    owner: str | None = None
 
 
 def display_path(tokens: list[Any]) -> str:
@@ -42,7 +47,7 @@ def display_path(tokens: list[Any]) -> str:
             i += 1
             continue
         if token in ("fields", "subsections") and i + 1 < len(tokens):
-            name = str(tokens[i + 1])
+            name = path_step(str(tokens[i + 1])) if token == "fields" else str(tokens[i + 1])
             text = f"{text}.{name}" if text else name
             i += 2
             continue
@@ -135,8 +140,23 @@ def _walk(a: Any, b: Any, tokens: list[Any], found: list[tuple[list[Any], Any, A
 
 
 
-def compare_trees(tree_a: Any, tree_b: Any) -> list[FieldChange]:
-    """Every difference between two sections' value trees, in wire order."""
+def _owner(tokens: list[Any], top: str | None) -> str | None:
+    """The description holding the field ``tokens`` end at: the innermost subsection, or ``top``."""
+    owner = top
+    for i, token in enumerate(tokens[:-1]):
+        if token == "subsections":
+            owner = str(tokens[i + 1])
+        elif token == "fields" and i + 2 < len(tokens) and tokens[i + 2] != "subsections":
+            owner = None  # below a field (a struct, an element): its records name no description
+    return owner
+
+
+def compare_trees(tree_a: Any, tree_b: Any, owner: str | None = None) -> list[FieldChange]:
+    """Every difference between two sections' value trees, in wire order.
+
+    ``owner`` names the description of the trees' top record (the section's
+    vmsd), so that each change can say which description its field is in.
+    """
     found: list[tuple[list[Any], Any, Any]] = []
     _walk(tree_a, tree_b, [], found)
     changes: list[tuple[tuple[int, ...], FieldChange]] = []
@@ -144,6 +164,23 @@ def compare_trees(tree_a: Any, tree_b: Any) -> list[FieldChange]:
         kind = _kind(tokens, t1, t2)
         a = None if _missing(t1) else t1
         b = None if _missing(t2) else t2
-        changes.append((_order(tree_a, tree_b, tokens), FieldChange(display_path(tokens), kind, a, b)))
+        change = FieldChange(display_path(tokens), kind, a, b, _owner(tokens, owner))
+        changes.append((_order(tree_a, tree_b, tokens), change))
     changes.sort(key=lambda item: item[0])
     return [change for _, change in changes]
+
+
+def tree_paths(tree: Any) -> Iterator[str]:
+    """The path of every field, subsection and element of a value tree (for glob checks)."""
+    stack: list[tuple[Any, list[Any]]] = [(tree, [])]
+    while stack:
+        node, tokens = stack.pop()
+        if tokens:
+            yield display_path(tokens)
+        if isinstance(node, dict) and "fields" in node:
+            for name, value in node["fields"].items():
+                stack.append((value, [*tokens, "fields", name]))
+            for name, sub in node.get("subsections", {}).items():
+                stack.append((sub, [*tokens, "subsections", name]))
+        elif isinstance(node, list):
+            stack.extend((value, [*tokens, i]) for i, value in enumerate(node))

@@ -7,7 +7,9 @@ works when each block's pages arrive in increasing offset order (the first
 precopy pass of ``ram_save_iterate``, migration/ram.c, walks every block
 that way; a paused VM sends nothing else).  A page that goes back (a dirty
 page sent again) or lies past the block's end makes the digest unavailable,
-with the reason; so does hashing more than ``MAX_HASHED_BYTES`` in all.
+with the reason.  So does a block that would take the bytes hashed past
+``MAX_HASHED_BYTES``: lengths come from the stream, and hashing them (unsent
+pages are hashed as zeros) must not take time an input can choose.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from .records import RamBlockList, RamPage, RamPageRun, RamZero, StreamRecord
 
 __all__ = ["BlockDigests", "MAX_HASHED_BYTES"]
 
-#: bytes hashed per stream at most (unsent pages included): 16 GiB, ~30 s at 0.6 GB/s
-MAX_HASHED_BYTES = 16 << 30
+#: block bytes hashed per stream at most (unsent pages included): 4 GiB, ~7 s at 0.6 GB/s
+MAX_HASHED_BYTES = 4 << 30
 _ZEROS = bytes(1 << 20)
 
 
@@ -51,7 +53,8 @@ class BlockDigests:
         """Take one record; only the block list and pages matter."""
         if isinstance(record, RamBlockList):
             for block in record.blocks:
-                self._blocks.setdefault(block.name, _Block(block.length))
+                if block.name not in self._blocks:
+                    self._blocks[block.name] = self._reserve(block.length)
         elif isinstance(record, RamPage):
             self._add(record.block, record.offset, record.data)
         elif isinstance(record, RamPageRun):
@@ -64,6 +67,15 @@ class BlockDigests:
                 self._fills[key] = bytes((record.fill,)) * size
             self._add(record.block, record.offset, self._fills[key])
 
+    def _reserve(self, length: int) -> _Block:
+        """A block whose whole length is taken from the budget up front (or refused)."""
+        block = _Block(length)
+        if length > self._budget:
+            block.unavailable = f"the blocks are longer than the {MAX_HASHED_BYTES >> 30} GiB a dump hashes"
+        else:
+            self._budget -= length
+        return block
+
     def _add(self, name: str, offset: int, data: bytes | memoryview) -> None:
         block = self._blocks.get(name)
         if block is None:
@@ -75,26 +87,21 @@ class BlockDigests:
             block.unavailable = f"page {offset:#x} came after the bytes up to {block.position:#x} (sent again or out of order)"
         elif offset + len(data) > block.length:
             block.unavailable = f"page {offset:#x} lies past the block's length {block.length:#x}"
-        elif self._zeros(block, offset - block.position):
+        else:  # within the length reserved: hashing stays within the budget
+            self._zeros(block, offset - block.position)
             self._hash(block, data)
 
-    def _hash(self, block: _Block, data: bytes | memoryview) -> bool:
-        if len(data) > self._budget:
-            block.unavailable = f"over the {MAX_HASHED_BYTES >> 30} GiB a dump hashes"
-            return False
-        self._budget -= len(data)
+    @staticmethod
+    def _hash(block: _Block, data: bytes | memoryview) -> None:
         block.hasher.update(data)
         block.position += len(data)
-        return True
 
-    def _zeros(self, block: _Block, count: int) -> bool:
+    def _zeros(self, block: _Block, count: int) -> None:
         view = memoryview(_ZEROS)
         while count > 0:
             step = min(count, len(_ZEROS))
-            if not self._hash(block, view[:step]):
-                return False
+            self._hash(block, view[:step])
             count -= step
-        return True
 
     def results(self) -> dict[str, dict[str, Any]]:
         """Per block: ``{"content_sha256": hex}`` or ``{"content_sha256": None, "content_sha256_unavailable": why}``."""

@@ -1,0 +1,87 @@
+"""The per-block RAM digest of ``vmstate dump``: SHA-256 of the block's bytes, as ``extract`` writes them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from streams.qemu import Eof, FileHeader, RamBlock, RamBlockList, RamEos, RamFlag, RamPage, SectionHeader, SectionType
+from streams.qemu import StreamWriter
+from streams.qemu.block_digest import MAX_HASHED_BYTES, BlockDigests
+from streams.qemu.records import RamZero, StreamRecord
+
+from conftest import CORPUS, run_script
+
+STREAMS = [
+    CORPUS / "pc-7.2-booted-virtio-legacy.mig.xz",
+    CORPUS / "virt-7.2-virtio-mmio-all.mig",
+    CORPUS / "pc-2.2-virtio-all.mig",
+]
+
+
+@pytest.mark.parametrize("stream", STREAMS, ids=[p.name for p in STREAMS])
+def test_dump_digest_is_sha256sum_of_the_extracted_block(stream: Path, tmp_path: Path) -> None:
+    dump = run_script("vmstate", "dump", "--json", stream)
+    assert dump.returncode == 0, dump.stderr
+    blocks = json.loads(dump.stdout)["ram"]
+    extracted = run_script("vmstate", "extract", stream, tmp_path / "out")
+    assert extracted.returncode == 0, extracted.stderr
+    files = {line.split("  (", 1)[1][:-1]: Path(line.split("  (", 1)[0]) for line in extracted.stdout.splitlines() if "  (" in line}
+    assert blocks and set(files) == {b["name"] for b in blocks}
+    for block in blocks:
+        assert block["content_sha256"] == hashlib.sha256(files[block["name"]].read_bytes()).hexdigest(), block["name"]
+    text = run_script("vmstate", "dump", stream).stdout.splitlines()
+    assert f"  sha256 {blocks[0]['content_sha256']}" in text
+
+
+def _stream(records: list[StreamRecord], path: Path) -> Path:
+    sink = io.BytesIO()
+    StreamWriter(sink).write_all(records)
+    path.write_bytes(sink.getvalue())
+    return path
+
+
+def _ram(length: int, pages: list[tuple[int, int]]) -> list[StreamRecord]:
+    """A RAM-only stream: one block ``pc.ram`` of ``length`` bytes, ``(offset, byte)`` pages in this order."""
+    records: list[StreamRecord] = [FileHeader(), SectionHeader(SectionType.START, 1, "ram", 0, 4),
+                                   RamBlockList(length, (RamBlock("pc.ram", length),))]
+    for n, (offset, fill) in enumerate(pages):
+        flags = RamFlag.PAGE | (RamFlag.CONTINUE if n else 0)
+        records.append(RamPage("pc.ram", offset, flags, bytes((fill,)) * 4096))
+    return [*records, RamEos(), Eof()]
+
+
+def test_pages_in_order_with_gaps_hash_as_the_block(tmp_path: Path) -> None:
+    stream = _stream(_ram(8 * 4096, [(4096, 1), (3 * 4096, 2)]), tmp_path / "gaps.mig")
+    expected = hashlib.sha256(bytes(4096) + b"\1" * 4096 + bytes(4096) + b"\2" * 4096 + bytes(4 * 4096)).hexdigest()
+    (block,) = json.loads(run_script("vmstate", "dump", "--json", stream).stdout)["ram"]
+    assert block["content_sha256"] == expected
+
+
+def test_a_page_sent_again_makes_the_digest_unavailable_and_says_why(tmp_path: Path) -> None:
+    stream = _stream(_ram(4 * 4096, [(4096, 1), (0, 2)]), tmp_path / "again.mig")
+    (block,) = json.loads(run_script("vmstate", "dump", "--json", stream).stdout)["ram"]
+    assert block["content_sha256"] is None
+    assert "sent again or out of order" in block["content_sha256_unavailable"]
+    assert "  sha256 unavailable: page 0x0 came after the bytes up to 0x2000 (sent again or out of order)" in (
+        run_script("vmstate", "dump", stream).stdout.splitlines())
+
+
+def _huge(length: int) -> Iterator[StreamRecord]:
+    yield RamBlockList(length, (RamBlock("huge", length),))
+    yield RamZero("huge", 0, RamFlag.ZERO, 0)
+
+
+def test_a_hostile_block_length_is_not_hashed() -> None:
+    """A block of 1 PiB announced by a few bytes costs no hashing: it is refused when announced."""
+    digests = BlockDigests(lambda: 4096)
+    for record in _huge(1 << 50):
+        digests.feed(record)
+    result = digests.results()["huge"]
+    assert result["content_sha256"] is None
+    assert result["content_sha256_unavailable"] == f"the blocks are longer than the {MAX_HASHED_BYTES >> 30} GiB a dump hashes"

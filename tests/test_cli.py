@@ -204,3 +204,28 @@ def test_describe_stream_prints_qemus_vmdesc() -> None:
     assert run("describe", "--stream", NET, "no-such-section").returncode == 2
     old = run("describe", "--stream", OLD)
     assert old.returncode == 1 and old.stdout == "" and "no vmdesc trailer" in old.stderr
+
+
+def test_describe_stream_tells_truncation_from_absence(tmp_path: Path) -> None:
+    """A 7.2 stream cut short lost its vmdesc; a 2.2 stream never had one (machine types before 2.3)."""
+    cut = tmp_path / "cut.mig"
+    cut.write_bytes(NET.read_bytes()[:340000])
+    truncated = run("describe", "--stream", cut)
+    assert truncated.returncode == 2 and truncated.stdout == ""
+    (line,) = truncated.stderr.splitlines()
+    assert line.startswith(f"vmstate: error: {cut}: no vmdesc trailer found, but the stream is truncated (at 0x")
+    assert line.endswith("): a trailer would be at its end")
+    old = run("describe", "--stream", OLD)
+    assert old.returncode == 1
+    assert old.stderr == f"vmstate: {OLD}: no vmdesc trailer: the stream is complete, and machine types before 2.3 write none\n"
+
+
+def test_dump_names_values_and_shows_text_buffers() -> None:
+    lines = run("dump", CORPUS / "virt-7.2-bare-be-mmio.mig.xz").stdout.splitlines()
+    assert lines.count("      device_endian: big (2)") == 6
+    net = run("dump", NET).stdout.splitlines()
+    assert '  runstate: "prelaunch"' in net
+    assert '  "channels[0].next_transition_time": 27462700' in net
+    as_json = json.loads(run("dump", "--json", NET).stdout)
+    (state,) = [s for s in as_json["sections"] if s["idstr"] == "globalstate"]
+    assert state["fields"]["runstate"].startswith("7072656c61756e6368")  # JSON keeps the hex

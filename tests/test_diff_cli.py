@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vmstate import __version__
 
-from conftest import ROOT, run_script
+from conftest import CORPUS, ROOT, run_script
 
 EXAMPLES = ROOT / "compat_fixtures" / "examples"
 BEFORE = EXAMPLES / "pc-net-balloon-before.mig.xz"
@@ -109,3 +109,134 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     bad.write_bytes(b"QEVM\x00\x00\x00\x03\x07")
     result = run("--debug", BEFORE, bad)
     assert result.returncode == 2 and "Traceback" in result.stderr
+
+
+def test_an_error_names_the_file_it_is_about(tmp_path: Path) -> None:
+    truncated = _bad_inputs(tmp_path)["truncated"]
+    for args in ((BEFORE, truncated), (truncated, BEFORE)):
+        result = run(*args)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"migration-diff: error: {truncated}: at 0x"), result.stderr
+
+
+def test_raw_bodies_strings_and_counts_read_as_text() -> None:
+    old, new = CORPUS / "pc-2.1-virtio-all.mig", CORPUS / "pc-2.2-virtio-all.mig"
+    raw = run(old, new)
+    assert raw.stdout.splitlines()[2:] == ["mc146818rtc: (raw body): 245 bytes, first difference at byte 0x0"]
+    summary = run("--summary", old, new).stdout.splitlines()[2:]
+    assert summary == ["mc146818rtc: raw body differs", "1 section differs, 0 RAM pages differ"]
+    machines = run(CORPUS / "pc-7.2-virtio-net-legacy.mig", CORPUS / "q35-7.2-virtio-net-legacy.mig").stdout
+    assert 'stream: configuration.name: "pc-i440fx-7.2" -> "pc-q35-7.2"' in machines.splitlines()
+    runstates = run(CORPUS / "pc-7.2-booted-virtio-legacy.mig.xz", CORPUS / "pc-7.2-virtio-all-legacy.mig").stdout
+    assert 'globalstate: runstate: "paused" -> "prelaunch"' in runstates.splitlines()
+    assert "1 page differs in 1 range" in machines
+
+
+def test_two_fields_of_the_same_name_print_apart() -> None:
+    """i8254's vmdesc has a top-level field named ``channels[0].next_transition_time`` (hw/timer/i8254_common.c)."""
+    lines = run(CORPUS / "pc-7.2-booted-virtio-legacy.mig.xz", CORPUS / "pc-7.2-virtio-all-legacy.mig").stdout.splitlines()
+    pit = [line for line in lines if "next_transition_time" in line]
+    assert pit == ["i8254: channels[0].next_transition_time: 0xfec612bf -> 0x1a30c2c",
+                   'i8254: "channels[0].next_transition_time": 0xfec612bf -> 0x1a30c2c']
+    ignored = run("--ignore", '"channels[0].next_transition_time"', CORPUS / "pc-7.2-booted-virtio-legacy.mig.xz",
+                  CORPUS / "pc-7.2-virtio-all-legacy.mig").stdout.splitlines()
+    assert [line for line in ignored if "next_transition_time" in line] == pit[:1]
+
+
+def test_globs_that_match_nothing_are_an_error() -> None:
+    for option, glob in (("--section", "no-such-device"), ("--ignore", "virtio.no_such_field"),
+                         ("--ignore", "*:nothing.at.all")):
+        result = run(option, glob, BEFORE, AFTER)
+        assert result.returncode == 2, (glob, result.stdout)
+        assert result.stderr == (f"migration-diff: error: nothing in A or B matches {glob!r} (--section matches"
+                                 " section names, --ignore names and field paths)\n")
+        assert result.stdout == ""
+    # a glob that matches something where nothing differs is not an error
+    assert run("--section", "timer", BEFORE, AFTER).returncode == 0
+    assert run("--ignore", "*.last_avail_idx", "--ignore", "ram/*", BEFORE, BEFORE).returncode == 0
+
+
+def test_summary_and_json_together_are_refused() -> None:
+    result = run("--summary", "--json", BEFORE, AFTER)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("migration-diff: error: --summary and --json do not combine")
+
+
+def test_version_is_named_as_invoked_and_help_has_no_markup() -> None:
+    version = run("diff", "--version", script="vmstate")
+    assert (version.returncode, version.stdout) == (0, f"vmstate diff, version {__version__}\n")
+    for script, args in (("migration-diff", ["--help"]), ("vmstate", ["describe", "--help"]),
+                         ("vmstate", ["extract", "--help"]), ("vmstate", ["compat", "diff", "--help"])):
+        result = run(*args, script=script)
+        assert result.returncode == 0 and "``" not in result.stdout, (args, result.stdout)
+
+
+def test_named_values_in_text_numbers_in_json() -> None:
+    be, le = CORPUS / "virt-7.2-bare-be-mmio.mig.xz", CORPUS / "virt-7.2-bare-le-mmio.mig.xz"
+    lines = run(be, le).stdout.splitlines()
+    assert ("virtio-mmio@000000000a003e00/virtio-net: virtio.virtio/device_endian: subsection only in A"
+            " (v1: device_endian=big (2))") in lines
+    report = json.loads(run("--json", be, le).stdout)
+    (net,) = [s for s in report["sections"] if s["section"].endswith("/virtio-net")]
+    (endian,) = [c for c in net["changes"] if c["path"] == "virtio.virtio/device_endian"]
+    assert endian["a"] == {"version": 1, "fields": {"device_endian": 2}, "subsections": {}}
+
+
+def _with_small_pages(path: Path, target: Path, shift: int = 2) -> Path:
+    """``path`` written again with every RAM page as 2**shift pages of a smaller target page size.
+
+    The guest memory is the same byte for byte; only the page size (the
+    configuration's target-page-bits, the vmdesc's page_size) and the page
+    records change, as between an aarch64 ``virt`` with 4 KiB and one with
+    1 KiB target pages.
+    """
+    import attrs
+
+    from streams.qemu import RamFlag, RamPage, StreamReader, StreamWriter
+    from streams.qemu.records import Configuration, RamZero, VmDescription
+    from vmstate.description import Record
+
+    def records():  # type: ignore[no-untyped-def]
+        with open(path, "rb") as source:
+            reader = StreamReader(source)
+            for record in reader:
+                if isinstance(record, Configuration):
+                    sub = record.record.subsections["configuration/target-page-bits"]
+                    bits = Record(sub.version, {"target_page_bits": int(sub.fields["target_page_bits"]) - shift})
+                    subsections = {**record.record.subsections, "configuration/target-page-bits": bits}
+                    yield attrs.evolve(record, record=Record(record.record.version, record.record.fields, subsections))
+                elif isinstance(record, (RamPage, RamZero)):
+                    size = reader.page_size >> shift
+                    for i in range(1 << shift):
+                        flags = record.flags | (RamFlag.CONTINUE if i else 0)
+                        offset = record.offset + i * size
+                        if isinstance(record, RamPage):
+                            yield RamPage(record.block, offset, flags, record.data[i * size:(i + 1) * size])
+                        else:
+                            yield RamZero(record.block, offset, flags, record.fill)
+                elif isinstance(record, VmDescription):
+                    vmdesc = record.parsed()
+                    vmdesc["page_size"] >>= shift
+                    yield VmDescription(json.dumps(vmdesc).encode())
+                else:
+                    yield record
+
+    with open(target, "wb") as sink:
+        StreamWriter(sink).write_all(records())
+    return target
+
+
+def test_ram_of_different_page_sizes_is_refused(tmp_path: Path) -> None:
+    """Page N of a 1 KiB-page stream is not page N of a 4 KiB one: no ranges neither side sent."""
+    four = CORPUS / "virt-7.2-virtio-mmio-all.mig"
+    one = _with_small_pages(four, tmp_path / "1k-pages.mig")
+    assert run_script("vmstate", "check", one).returncode == 0
+    result = run(four, one)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("migration-diff: error: A has 4096-byte target pages, B 1024-byte ones: RAM block"
+                             " 'virt.flash0' cannot be compared page by page (leave RAM out with --ignore 'ram/*')\n")
+    without_ram = run("--ignore", "ram/*", four, one)
+    assert without_ram.returncode == 1
+    assert without_ram.stdout.splitlines()[2:] == [
+        "stream: configuration.configuration/target-page-bits.target_page_bits: 12 -> 10"]
+    assert run(one, one).returncode == 0

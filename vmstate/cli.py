@@ -288,8 +288,9 @@ def _line_err(text: str) -> None:
 def extract(ctx: click.Context, stream: Path, directory: Path) -> None:
     """Unpack STREAM into the new DIRECTORY: state.json and ram/<block> files.
 
-    state.json is the decoding 'dump --json' prints; each RAM block becomes a
-    sparse file of the block's length holding its pages at their offsets.
+    state.json is the decoding 'dump --json' prints (less the content
+    digests); each RAM block becomes a sparse file of the block's length
+    holding its pages at their offsets.
     DIRECTORY must not exist; it appears only once extraction succeeded.
     """
 

@@ -1,8 +1,11 @@
 """A JSON-ready summary of a whole stream: framing, device fields, RAM per block.
 
 Device sections are rendered field by field; RAM is summarised per block
-(page and zero-page counts and a SHA-256 over the page records in stream
-order), so the summary stays small whatever the guest's size.
+(page and zero-page counts and ``sha256``: a SHA-256 over the page records
+in stream order, each the be64 offset then the page or, for a zero page,
+its fill byte), so the summary stays small whatever the guest's size.  That
+digest is not the block's bytes' (``block_digest`` computes that one); it
+stays as it is because the compatibility goldens record it.
 """
 
 from __future__ import annotations

@@ -6,13 +6,11 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Iterator
-
 import pytest
 
 from streams.qemu import Eof, FileHeader, RamBlock, RamBlockList, RamEos, RamFlag, RamPage, SectionHeader, SectionType
 from streams.qemu import StreamWriter
-from streams.qemu.block_digest import MAX_HASHED_BYTES, BlockDigests
+from streams.qemu.block_digest import HASH_BASE, HASH_RATIO, BlockDigests
 from streams.qemu.records import RamZero, StreamRecord
 
 from conftest import CORPUS, run_script
@@ -72,16 +70,25 @@ def test_a_page_sent_again_makes_the_digest_unavailable_and_says_why(tmp_path: P
         run_script("vmstate", "dump", stream).stdout.splitlines())
 
 
-def _huge(length: int) -> Iterator[StreamRecord]:
-    yield RamBlockList(length, (RamBlock("huge", length),))
-    yield RamZero("huge", 0, RamFlag.ZERO, 0)
-
-
 def test_a_hostile_block_length_is_not_hashed() -> None:
-    """A block of 1 PiB announced by a few bytes costs no hashing: it is refused when announced."""
-    digests = BlockDigests(lambda: 4096)
-    for record in _huge(1 << 50):
-        digests.feed(record)
+    """A block of 1 PiB announced in a few bytes of stream costs no hashing: the budget follows the stream."""
+    offset = 40
+    digests = BlockDigests(lambda: 4096, lambda: offset)
+    digests.feed(RamBlockList(1 << 50, (RamBlock("huge", 1 << 50),)))
+    digests.feed(RamZero("huge", 0, RamFlag.ZERO, 0))
     result = digests.results()["huge"]
     assert result["content_sha256"] is None
-    assert result["content_sha256_unavailable"] == f"the blocks are longer than the {MAX_HASHED_BYTES >> 30} GiB a dump hashes"
+    assert result["content_sha256_unavailable"] == (
+        f"hashing it would take more than {HASH_BASE >> 20} MiB plus {HASH_RATIO} bytes per byte of stream"
+        " (pages never sent hash as zeros)")
+
+
+def test_a_hostile_page_size_is_not_hashed() -> None:
+    """A 1 GiB page size (from a vmdesc) makes each 9-byte zero record a gigabyte to hash: refused."""
+    offset = 100
+    digests = BlockDigests(lambda: 1 << 30, lambda: offset)
+    digests.feed(RamBlockList(4 << 30, (RamBlock("pc.ram", 4 << 30),)))
+    for n in range(4):
+        offset += 9
+        digests.feed(RamZero("pc.ram", n << 30, RamFlag.ZERO | RamFlag.CONTINUE, 0))
+    assert digests.results()["pc.ram"]["content_sha256"] is None

@@ -88,7 +88,7 @@ def dump(ctx: click.Context, stream: Path, as_json: bool) -> None:
 
         with open_stream(stream) as source:
             reader = StreamReader(source, descriptions=_registry(), batch_pages=True)
-            digests = BlockDigests(lambda: reader.page_size)
+            digests = BlockDigests(lambda: reader.page_size, lambda: reader.offset)
             summary = summarize(digests.tee(reader))
         contents = digests.results()
         for block in summary["ram"]:

@@ -7,9 +7,12 @@ works when each block's pages arrive in increasing offset order (the first
 precopy pass of ``ram_save_iterate``, migration/ram.c, walks every block
 that way; a paused VM sends nothing else).  A page that goes back (a dirty
 page sent again) or lies past the block's end makes the digest unavailable,
-with the reason.  So does a block that would take the bytes hashed past
-``MAX_HASHED_BYTES``: lengths come from the stream, and hashing them (unsent
-pages are hashed as zeros) must not take time an input can choose.
+with the reason.  Hashing is charged against a budget that grows with the
+stream read so far (``HASH_BASE`` plus ``HASH_RATIO`` bytes per stream byte):
+lengths and the page size come from the stream, and pages never sent are
+hashed as zeros, so the time must follow the input's size, not its claims.
+A QEMU stream sends every page, a zero page as a 9-byte record (4,096 bytes
+hashed: a ratio of 455); a block whose digest would take more is unavailable.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .records import RamBlockList, RamPage, RamPageRun, RamZero, StreamRecord
 
-__all__ = ["BlockDigests", "MAX_HASHED_BYTES"]
+__all__ = ["BlockDigests", "HASH_BASE", "HASH_RATIO"]
 
-#: block bytes hashed per stream at most (unsent pages included): 4 GiB, ~7 s at 0.6 GB/s
-MAX_HASHED_BYTES = 4 << 30
-_ZEROS = bytes(1 << 20)
+#: bytes any stream may have hashed, plus ``HASH_RATIO`` per byte of it read
+HASH_BASE = 64 << 20
+HASH_RATIO = 512
+_CHUNK = 1 << 16
 
 
 class _Block:
@@ -37,11 +41,13 @@ class _Block:
 class BlockDigests:
     """Feed a stream's records; ``results()`` gives each block's digest or why there is none."""
 
-    def __init__(self, page_size: Callable[[], int], budget: int = MAX_HASHED_BYTES) -> None:
+    def __init__(self, page_size: Callable[[], int], position: Callable[[], int]) -> None:
+        """``page_size`` and ``position`` (bytes of stream read) ask the reader as records arrive."""
         self._page_size = page_size
-        self._budget = budget
+        self._position = position
+        self._hashed = 0
         self._blocks: dict[str, _Block] = {}
-        self._fills: dict[tuple[int, int], bytes] = {}
+        self._fills: dict[int, memoryview] = {}
 
     def tee(self, records: Iterable[StreamRecord]) -> Iterator[StreamRecord]:
         """Pass ``records`` through, feeding each one."""
@@ -53,30 +59,26 @@ class BlockDigests:
         """Take one record; only the block list and pages matter."""
         if isinstance(record, RamBlockList):
             for block in record.blocks:
-                if block.name not in self._blocks:
-                    self._blocks[block.name] = self._reserve(block.length)
+                self._blocks.setdefault(block.name, _Block(block.length))
         elif isinstance(record, RamPage):
-            self._add(record.block, record.offset, record.data)
+            self._add(record.block, record.offset, len(record.data), record.data)
         elif isinstance(record, RamPageRun):
             for offset, data in record.pages():
-                self._add(record.block, offset, data)
+                self._add(record.block, offset, len(data), data)
         elif isinstance(record, RamZero):
-            size = self._page_size()
-            key = (record.fill, size)
-            if key not in self._fills:
-                self._fills[key] = bytes((record.fill,)) * size
-            self._add(record.block, record.offset, self._fills[key])
+            self._add(record.block, record.offset, self._page_size(), record.fill)
 
-    def _reserve(self, length: int) -> _Block:
-        """A block whose whole length is taken from the budget up front (or refused)."""
-        block = _Block(length)
-        if length > self._budget:
-            block.unavailable = f"the blocks are longer than the {MAX_HASHED_BYTES >> 30} GiB a dump hashes"
-        else:
-            self._budget -= length
-        return block
+    def _charge(self, block: _Block, count: int) -> bool:
+        """Whether ``count`` more bytes may be hashed now; if not, the block's digest is unavailable."""
+        if self._hashed + count > HASH_BASE + HASH_RATIO * self._position():
+            block.unavailable = (f"hashing it would take more than {HASH_BASE >> 20} MiB plus {HASH_RATIO} bytes"
+                                 " per byte of stream (pages never sent hash as zeros)")
+            return False
+        self._hashed += count
+        return True
 
-    def _add(self, name: str, offset: int, data: bytes | memoryview) -> None:
+    def _add(self, name: str, offset: int, size: int, data: bytes | memoryview | int) -> None:
+        """Hash a page of ``size`` bytes: ``data``, or ``size`` times the byte ``data`` (a ZERO record)."""
         block = self._blocks.get(name)
         if block is None:
             block = self._blocks[name] = _Block(0)
@@ -85,30 +87,33 @@ class BlockDigests:
             return
         if offset < block.position:
             block.unavailable = f"page {offset:#x} came after the bytes up to {block.position:#x} (sent again or out of order)"
-        elif offset + len(data) > block.length:
+        elif offset + size > block.length:
             block.unavailable = f"page {offset:#x} lies past the block's length {block.length:#x}"
-        else:  # within the length reserved: hashing stays within the budget
-            self._zeros(block, offset - block.position)
-            self._hash(block, data)
+        elif self._charge(block, offset - block.position + size):
+            self._fill(block, 0, offset - block.position)
+            if isinstance(data, int):
+                self._fill(block, data, size)
+            else:
+                block.hasher.update(data)
+                block.position += size
 
-    @staticmethod
-    def _hash(block: _Block, data: bytes | memoryview) -> None:
-        block.hasher.update(data)
-        block.position += len(data)
-
-    def _zeros(self, block: _Block, count: int) -> None:
-        view = memoryview(_ZEROS)
+    def _fill(self, block: _Block, byte: int, count: int) -> None:
+        """Hash ``count`` copies of ``byte``, a chunk at a time (never ``count`` bytes at once)."""
+        chunk = self._fills.get(byte)
+        if chunk is None:
+            chunk = self._fills[byte] = memoryview(bytes((byte,)) * _CHUNK)
+        block.position += count
         while count > 0:
-            step = min(count, len(_ZEROS))
-            self._hash(block, view[:step])
+            step = min(count, _CHUNK)
+            block.hasher.update(chunk[:step])
             count -= step
 
     def results(self) -> dict[str, dict[str, Any]]:
         """Per block: ``{"content_sha256": hex}`` or ``{"content_sha256": None, "content_sha256_unavailable": why}``."""
         out: dict[str, dict[str, Any]] = {}
         for name, block in self._blocks.items():
-            if block.unavailable is None and block.position < block.length:
-                self._zeros(block, block.length - block.position)
+            if block.unavailable is None and self._charge(block, block.length - block.position):
+                self._fill(block, 0, block.length - block.position)
             if block.unavailable is None:
                 out[name] = {"content_sha256": block.hasher.hexdigest()}
             else:

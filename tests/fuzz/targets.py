@@ -125,8 +125,12 @@ def _qemu(data: bytes, _original: bytes) -> None:
 
 
 def _qemu_batch(data: bytes, _original: bytes) -> None:
-    """What ``vmstate dump --json`` does: batched pages, summarized, as JSON."""
-    json.dumps(summarize(_reader(data, True)))
+    """What ``vmstate dump --json`` does: batched pages, summarized with the blocks' digests, as JSON."""
+    from streams.qemu.block_digest import BlockDigests
+
+    reader = _reader(data, True)
+    digests = BlockDigests(lambda: reader.page_size, lambda: reader.offset)
+    json.dumps([summarize(digests.tee(reader)), digests.results()])
 
 
 def _roundtrip(data: bytes, _original: bytes) -> None:
@@ -184,8 +188,11 @@ def _diff(data: bytes, original: bytes) -> None:
     image = _image(data)
     try:
         report = compare_images(_Images.of(original), image)
-        list(render_text(report))
-        list(render_summary(report))
+        from vmstate.diff.sources import display_kinds
+
+        for line in [*render_text(report, table=display_kinds()), *render_summary(report)]:
+            if not line.isprintable():
+                raise PropertyViolation(f"a text line of the diff is not printable: {line!r}")
         json.dumps(report_to_json(report))
     finally:
         image.close()

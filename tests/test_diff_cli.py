@@ -165,10 +165,11 @@ def test_summary_and_json_together_are_refused() -> None:
 def test_version_is_named_as_invoked_and_help_has_no_markup() -> None:
     version = run("diff", "--version", script="vmstate")
     assert (version.returncode, version.stdout) == (0, f"vmstate diff, version {__version__}\n")
-    for script, args in (("migration-diff", ["--help"]), ("vmstate", ["describe", "--help"]),
-                         ("vmstate", ["extract", "--help"]), ("vmstate", ["compat", "diff", "--help"])):
+    helps = [["--help"], *([command, "--help"] for command in ("dump", "check", "describe", "extract", "convert", "diff")),
+             *(["compat", command, "--help"] for command in ("schema", "diff", "check", "record"))]
+    for script, args in [("migration-diff", ["--help"]), *(("vmstate", h) for h in helps)]:
         result = run(*args, script=script)
-        assert result.returncode == 0 and "``" not in result.stdout, (args, result.stdout)
+        assert result.returncode == 0 and "`" not in result.stdout, (args, result.stdout)
 
 
 def test_named_values_in_text_numbers_in_json() -> None:

@@ -88,10 +88,10 @@ def schema(ctx: click.Context, output: Path | None, force: bool) -> None:
 def diff(ctx: click.Context, old: str, new: str, as_json: bool, fail_on: str, no_info: bool) -> None:
     """Compare two schemas and report what breaks migration, in which direction.
 
-    OLD and NEW are each our schema file (`vmstate compat schema`), a QEMU
-    `-dump-vmstate` file (recognised from its content), or @today for
-    today's descriptions.  `old->new` is new code loading old streams,
-    `new->old` is old code loading new streams.
+    OLD and NEW are each our schema file ('vmstate compat schema'), a QEMU
+    '-dump-vmstate' file (recognised from its content), or @today for
+    today's descriptions.  'old->new' is new code loading old streams,
+    'new->old' is old code loading new streams.
     """
 
     def action() -> int:

@@ -59,6 +59,40 @@ MULTIQUEUE = (
     "-device", "virtio-balloon-pci,free-page-reporting=on",
 )
 
+# Virtio devices beyond the six, each a virtio 1.0 device: virtio-pci forces them modern
+# (hw/virtio/virtio-pci.c virtio_pci_force_virtio_1), so there is no legacy variant.
+# virtio-mem needs hotplug room (slots, maxmem) and a backend; 256 MiB in 1 MiB blocks,
+# 16 MiB requested (the paused guest plugs nothing).
+INPUT_DEVICES = ("virtio-keyboard", "virtio-mouse", "virtio-tablet")
+VIRTIO_MEM = ("-m", "16,slots=2,maxmem=512M", "-object", "memory-backend-ram,id=mem0,size=256M")
+VIRTIO_MEM_OPTS = "memdev=mem0,block-size=1M,requested-size=16M"
+
+
+def more_virtio_args(kind: str, bus: str = "pci") -> tuple[str, ...]:
+    """Options for one of the virtio devices beyond the six (``bus``: ``pci`` or ``device``, mmio)."""
+    mode = PCI_MODES["modern"] if bus == "pci" else ""
+    if kind == "input":
+        return tuple(a for dev in INPUT_DEVICES for a in ("-device", f"{dev}-{bus}{mode}"))
+    if kind == "gpu":
+        return ("-device", f"virtio-gpu-{bus}{mode}")
+    if kind == "vga":
+        return ("-device", "virtio-vga,max_outputs=2")
+    if kind == "iommu":
+        return ("-device", f"virtio-iommu-{bus}{mode}")
+    if kind == "mem":
+        return VIRTIO_MEM + ("-device", f"virtio-mem-{bus},{VIRTIO_MEM_OPTS}{mode}")
+    raise FixtureError(f"unknown virtio kind {kind!r}")
+
+
+def ninep_args(mode: str) -> tuple[str, ...]:
+    """virtio-9p-pci on a read-only share of the images directory (never mounted: the guest is paused)."""
+    return ("-fsdev", f"local,id=fs0,path={IMAGES},security_model=none,readonly=on",
+            "-device", f"virtio-9p-pci,fsdev=fs0,mount_tag=share{PCI_MODES[mode]}")
+
+
+MORE_KINDS = {"input": "virtio-keyboard/-mouse/-tablet-pci", "gpu": "virtio-gpu-pci",
+              "iommu": "virtio-iommu-pci", "mem": "virtio-mem-pci (256 MiB in 1 MiB blocks, 16 MiB requested)"}
+
 
 class FixtureError(Exception):
     """A fixture could not be produced or is malformed."""
@@ -157,6 +191,32 @@ def corpus() -> list[Fixture]:
                 "q35 (7.2), multiqueue everywhere: virtio-net mq=on on a 4-queue tap backend the guest never "
                 "negotiated (3 queues on the wire, max_queue_pairs 4), virtio-blk num-queues=4, "
                 "virtio-serial max_ports=4, virtio-scsi num_queues=2, balloon free-page-reporting=on"),
+        *[Fixture(f"{prefix}-7.2-virtio-{kind}-modern", X86, machine, 16, more_virtio_args(kind),
+                  f"{machine} (7.2), {what}, modern virtio-pci (the only mode it has)")
+          for kind, what in MORE_KINDS.items() for prefix, machine in (("pc", "pc"), ("q35", "q35"))],
+        *[Fixture(f"{prefix}-7.2-virtio-9p-{mode}", X86, machine, 16, ninep_args(mode),
+                  f"{machine} (7.2), virtio-9p-pci on a local fsdev the guest never mounted, {mode} virtio-pci")
+          for prefix, machine in (("pc", "pc"), ("q35", "q35")) for mode in ("legacy", "modern")],
+        Fixture("pc-2.2-virtio-more", X86, "pc-i440fx-2.2", 16,
+                ("-device", "virtio-keyboard-pci", "-device", "virtio-gpu-pci", "-device", "virtio-iommu-pci")
+                + VIRTIO_MEM + ("-device", f"virtio-mem-pci,{VIRTIO_MEM_OPTS}"),
+                "pc-i440fx-2.2: 2.2 layout (no configuration, no footers, no vmdesc), virtio-keyboard, -gpu, "
+                "-iommu and -mem on virtio-pci (no mode option: the machine's disable-modern=on would clash "
+                "with disable-legacy=on; virtio_pci_force_virtio_1 makes them modern)", vmdesc=False),
+        Fixture("pc-7.2-virtio-vga", X86, "pc", 16, more_virtio_args("vga"),
+                "pc (7.2), virtio-vga max_outputs=2: a virtio-gpu section (2 scanouts) and a virtio-vga one"),
+        Fixture("virt-7.2-virtio-pci-more", AARCH64, "virt", 16,
+                ARM_CPU + tuple(a for k in ("iommu", "mem", "gpu") for a in more_virtio_args(k))
+                + ("-device", "virtio-mouse-pci"),
+                "aarch64 virt (7.2) cortex-a57, virtio-iommu, -mem, -gpu and -mouse on virtio-pci (modern)"),
+        Fixture("virt-7.2-virtio-mmio-input-gpu", AARCH64, "virt", 16,
+                ARM_CPU + ("-device", "virtio-keyboard-device", "-device", "virtio-tablet-device",
+                           "-device", "virtio-gpu-device"),
+                "aarch64 virt (7.2) cortex-a57, virtio-keyboard, -tablet and -gpu on virtio-mmio (legacy, version 1)"),
+        Fixture("virt-7.2-virtio-mmio-input-gpu-v2", AARCH64, "virt", 16,
+                ARM_CPU + ("-global", "virtio-mmio.force-legacy=false", "-device", "virtio-keyboard-device",
+                           "-device", "virtio-tablet-device", "-device", "virtio-gpu-device"),
+                "aarch64 virt (7.2) cortex-a57, virtio-keyboard, -tablet and -gpu on virtio-mmio version 2"),
         Fixture("virt-7.2-virtio-mmio-all", AARCH64, "virt", 16, ARM_CPU + all_virtio("device"),
                 f"aarch64 virt (7.2) cortex-a57, {six} on virtio-mmio (legacy, version 1)"),
         Fixture("virt-7.2-virtio-mmio-all-v2", AARCH64, "virt", 16,

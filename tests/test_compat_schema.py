@@ -45,7 +45,8 @@ def test_every_device_version_and_subsection_is_exported() -> None:
     for name in DEVICE_CLASSES:
         for transport in ("pci", "mmio"):
             section = sections[f"{name}@{transport}"]
-            (virtio,) = section["fields"]
+            virtio, *trailing = section["fields"]
+            assert [f["name"] for f in trailing] == (["virtio-gpu"] if name == "virtio-gpu" else [])
             layout = virtio["layout"]
             assert virtio["kind"] == "custom" and layout["transport"] == transport and layout["device"] == name
             assert [s["name"] for s in layout["virtio"]["subsections"]] == list(SUBSECTION_NAMES)

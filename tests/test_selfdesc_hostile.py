@@ -305,3 +305,66 @@ def test_a_blob_larger_than_its_limit_is_refused_before_it_is_gathered() -> None
     items = [{"t": "snapshot", "content": "stream", "producer": "x"}, {"t": "vmdesc", "size": 1 << 40, "data": b"{}"}]
     with pytest.raises(LimitExceededError, match="max_vmdesc"):
         read_all(build("msgpack", items))
+
+
+# ----------------------------------------------------------- hostile value counts
+
+TINY_COUNTS = Limits(max_array_count=1000)  # an item may then hold 1000 + 65,536 values
+
+
+def nested_empty_lists(codec: str, outer: int, inner: int) -> bytes:
+    """One item: ``outer`` lists of ``inner`` empty lists each (1 byte per empty list in msgpack and CBOR)."""
+    if codec == "msgpack":
+        return b"\xdc" + outer.to_bytes(2, "big") + (b"\xdc" + inner.to_bytes(2, "big") + b"\x90" * inner) * outer
+    if codec == "cbor":
+        return b"\x99" + outer.to_bytes(2, "big") + (b"\x99" + inner.to_bytes(2, "big") + b"\x80" * inner) * outer
+    return b"[" + b",".join([b"[" + b",".join([b"[]"] * inner) + b"]"] * outer) + b"]\n"
+
+
+@pytest.mark.parametrize("codec", CODEC_NAMES)
+def test_an_item_of_too_many_values_is_refused_before_it_is_built(codec: str) -> None:
+    # 100 x 1000 empty lists: 100 KB of bytes, well within the byte budget, but 101,101 values
+    snapshot = seal(codec, nested_empty_lists(codec, 100, 1000))
+
+    def read() -> None:
+        with pytest.raises(LimitExceededError) as caught:
+            read_all(snapshot, TINY_COUNTS)
+        assert caught.value.offset == 12 and "limits.max_array_count" in str(caught.value)
+
+    assert _peak(read) < 8 << 20  # the lists built before the count ran out, not all of them
+    # well within the budget (a list may count twice: as a value and as a container), the item decodes
+    with pytest.raises(MalformedError, match="not a map"):
+        read_all(seal(codec, nested_empty_lists(codec, 30, 1000)), TINY_COUNTS)
+
+
+def test_a_huge_cbor_array_count_is_refused_from_its_head() -> None:
+    for head in (b"\x9b" + (1 << 63).to_bytes(8, "big"), b"\xbb" + (1 << 62).to_bytes(8, "big")):
+        with pytest.raises(LimitExceededError) as caught:
+            read_all(seal("cbor", head + b"\x80" * 16))
+        assert caught.value.offset == 12
+
+
+plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(1 << 64) + 1, (1 << 64) - 1) | st.binary(max_size=40) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=6),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(plain_values, min_size=1, max_size=6))
+def test_the_cbor_item_scanner_splits_a_sequence_as_cbor2_reads_it(values: list[Any]) -> None:
+    from streams.selfdesc._cbor_scan import ItemScanner
+    from streams.selfdesc._codec import ObjectCounter
+    from streams.selfdesc._window import ContentWindow
+
+    import cbor2
+
+    encoded = [cbor2.dumps(v) for v in values]
+    data = b"".join(encoded)
+    scanner = ItemScanner(ContentWindow(io.BytesIO(data), 0, len(data)), 1 << 20, ObjectCounter(Limits()))
+    split = []
+    while not scanner.at_end():
+        split.append(scanner.next_item())
+    assert [item for _, item in split] == encoded
+    assert [offset for offset, _ in split] == [sum(map(len, encoded[:i])) for i in range(len(encoded))]

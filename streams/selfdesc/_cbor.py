@@ -1,9 +1,11 @@
 """CBOR items: a CBOR sequence (RFC 8742), one data item per item.
 
-cbor2 has a nesting limit but no size limits; it reads long strings in
-chunks but would grow them as far as the file goes.  So each item is read
-through a ``ContentWindow`` budget, and tags are refused (shared and
-string references could multiply memory; no item of ours uses a tag).
+cbor2 has a nesting limit but no size limits: it would grow a long string
+as far as the file goes and build as many values as the bytes describe.
+So ``ItemScanner`` first finds each item's end within a byte budget and
+counts its values (``item_objects``), and only then does cbor2 decode it;
+tags are refused (shared and string references could multiply memory; no
+item of ours uses a tag).
 """
 
 from __future__ import annotations
@@ -13,15 +15,11 @@ from typing import Any
 
 import cbor2
 
-from vmstate.errors import (
-    EncodeError,
-    LimitExceededError,
-    MalformedError,
-    TruncatedError,
-)
+from vmstate.errors import EncodeError, MalformedError
 from vmstate.limits import Limits
 
-from ._codec import item_budget, nesting_limit
+from ._cbor_scan import ItemScanner
+from ._codec import ObjectCounter, item_budget, nesting_limit
 from ._window import ContentWindow
 
 __all__ = ["CBOR"]
@@ -55,24 +53,18 @@ class _Cbor:
         return item_budget(limits)
 
     def items(self, window: ContentWindow, limits: Limits) -> Iterator[tuple[int, Any]]:
-        budget = item_budget(limits)
-        decoder = cbor2.CBORDecoder(
-            window,  # type: ignore[arg-type]
-            max_depth=nesting_limit(limits),
-            allow_indefinite=False,
-            strict_hashable_types=True,
-            tag_hook=_refuse_tag,
-            semantic_decoders={tag: _refuse_semantic for tag in _BUILTIN_TAGS},
-        )
-        while not window.at_end():
-            offset = window.tell()
-            window.begin_item(budget)
+        scanner = ItemScanner(window, item_budget(limits), ObjectCounter(limits))
+        options: dict[str, Any] = {
+            "max_depth": nesting_limit(limits),
+            "allow_indefinite": False,
+            "strict_hashable_types": True,
+            "tag_hook": _refuse_tag,
+            "semantic_decoders": {tag: _refuse_semantic for tag in _BUILTIN_TAGS},
+        }
+        while not scanner.at_end():
+            offset, data = scanner.next_item()
             try:
-                item = decoder.decode()
-            except cbor2.CBORDecodeEOF:
-                if window.over_budget:
-                    raise LimitExceededError(f"a CBOR item exceeds the {budget}-byte item limit (limits.max_buffer)", offset=offset) from None
-                raise TruncatedError("the items end inside a CBOR item", offset=offset) from None
+                item = cbor2.loads(data, **options)
             except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as error:
                 raise MalformedError(f"not valid CBOR: {error}", offset=offset) from None
             yield offset, item

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from vmstate.errors import LimitExceededError
 from vmstate.limits import Limits
 
 from ._window import ContentWindow
 
-__all__ = ["ITEM_SLACK", "Codec", "item_budget", "nesting_limit"]
+__all__ = ["ITEM_OBJECT_SLACK", "ITEM_SLACK", "Codec", "ObjectCounter", "item_budget", "item_objects", "nesting_limit"]
 
 #: room for an item's keys and small fields beside its largest byte string
 ITEM_SLACK = 1 << 20
@@ -24,6 +25,41 @@ ITEM_SLACK = 1 << 20
 def item_budget(limits: Limits) -> int:
     """Bytes one binary item may take: one buffer of ``limits.max_buffer`` plus slack."""
     return limits.max_buffer + ITEM_SLACK
+
+
+#: room for an item's keys and small values beside its longest list
+ITEM_OBJECT_SLACK = 1 << 16
+
+
+def item_objects(limits: Limits) -> int:
+    """Values (lists, maps, keys, scalars) one item may hold: one longest list plus slack.
+
+    A byte budget alone does not bound memory: an empty list is one byte in
+    msgpack and CBOR but a 56-byte Python object, so 65 MB of them is GBs.
+    Codecs count what they can see cheaply, so a list or map may count twice
+    (as a value of its parent and as a container): a bound, not a census.
+    """
+    return limits.max_array_count + ITEM_OBJECT_SLACK
+
+
+class ObjectCounter:
+    """Count the values of one item as a decoder builds them; ``LimitExceededError`` past the budget."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.budget = item_objects(limits)
+        self.count = 0
+
+    def add(self, values: int, offset: int | None = None) -> None:
+        """Count ``values`` more; raise once the item holds more than the budget."""
+        self.count += values
+        if self.count > self.budget:
+            raise self.exceeded(offset)
+
+    def exceeded(self, offset: int | None = None) -> LimitExceededError:
+        """The error for an item over the budget."""
+        return LimitExceededError(
+            f"an item holds more than {self.budget} values (limits.max_array_count + {ITEM_OBJECT_SLACK})", offset=offset
+        )
 
 
 def nesting_limit(limits: Limits) -> int:

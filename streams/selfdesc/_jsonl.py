@@ -3,7 +3,11 @@
 JSON has no bytes, so bytes become ``{"$base64": "..."}``; a map key that
 starts with ``$`` is written with one more ``$`` in front, so no key of
 ours (or of a hostile vmdesc) can be mistaken for the tag.  Lines are read
-with a maximum length; floats, NaN and duplicate keys are refused.
+with a maximum length and at most ``item_objects`` values, bounded before
+parsing: every value but the first of a list or map follows a comma, and
+every list or map opens with a bracket, so brackets plus commas plus one
+bound the values, a map entry counting once (a count in C, over bytes
+already read); floats, NaN and duplicate keys are refused.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from vmstate.errors import (
 )
 from vmstate.limits import Limits
 
-from ._codec import item_budget
+from ._codec import ITEM_OBJECT_SLACK, item_budget, item_objects
 from ._window import ContentWindow
 
 __all__ = ["JSON_LINES", "from_json_pairs", "to_json_ready"]
 
 _BYTES_TAG = "$base64"
+_LINE_CHUNK = 1 << 20
 
 
 def max_line(limits: Limits) -> int:
@@ -89,11 +94,30 @@ class _JsonLines:
     def max_item_bytes(self, limits: Limits) -> int:
         return max_line(limits)
 
+    @staticmethod
+    def _line(window: ContentWindow, limit: int, objects: int, offset: int) -> bytearray:
+        """The next line (at most ``limit + 1`` bytes), read in chunks; refused early if it holds too many values."""
+        line = bytearray()
+        marks = 0
+        while len(line) <= limit:
+            chunk = window.readline(min(_LINE_CHUNK, limit + 1 - len(line)))
+            line += chunk
+            marks += chunk.count(b",") + chunk.count(b"[") + chunk.count(b"{")
+            if marks >= objects:
+                raise LimitExceededError(
+                    f"a JSON line holds more than {objects} values (limits.max_array_count + {ITEM_OBJECT_SLACK})",
+                    offset=offset,
+                )
+            if not chunk or chunk.endswith(b"\n"):
+                break
+        return line
+
     def items(self, window: ContentWindow, limits: Limits) -> Iterator[tuple[int, Any]]:
         limit = max_line(limits)
+        objects = item_objects(limits)
         while not window.at_end():
             offset = window.tell()
-            line = window.readline(limit + 1)
+            line = self._line(window, limit, objects, offset)
             if not line.endswith(b"\n"):
                 if len(line) > limit:
                     raise LimitExceededError(f"a JSON line is longer than {limit} bytes (2 x (limits.max_buffer + 1 MiB))", offset=offset)

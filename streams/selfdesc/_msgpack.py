@@ -1,7 +1,9 @@
 """msgpack items: one msgpack object per item, back to back (the compact default).
 
 Bytes are msgpack ``bin``, text is ``str``.  Reading uses ``msgpack.Unpacker``
-with every size limit it has, so a hostile length fails before it allocates.
+with every size limit it has, so a hostile length fails before it allocates,
+and its list and map hooks count the values of each item as they are built
+(``ObjectCounter``): its limits bound one list, not how many there are.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from vmstate.errors import (
 )
 from vmstate.limits import Limits
 
-from ._codec import item_budget
+from ._codec import ObjectCounter, item_budget
 from ._window import ContentWindow
 
 __all__ = ["MSGPACK"]
@@ -42,6 +44,16 @@ class _Msgpack:
 
     def items(self, window: ContentWindow, limits: Limits) -> Iterator[tuple[int, Any]]:
         budget = item_budget(limits)
+        counter = ObjectCounter(limits)
+
+        def counted_list(values: list[Any]) -> list[Any]:
+            counter.add(len(values) + 1)
+            return values
+
+        def counted_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+            counter.add(2 * len(pairs) + 1)
+            return dict(pairs)
+
         unpacker = msgpack.Unpacker(
             window,
             read_size=min(_READ_SIZE, budget),
@@ -53,14 +65,20 @@ class _Msgpack:
             max_ext_len=0,
             raw=False,
             strict_map_key=True,
+            list_hook=counted_list,
+            object_pairs_hook=counted_map,
         )
         base = window.tell()
         while True:
             offset = base + unpacker.tell()
             if offset >= window.end:
                 return
+            counter.count = 0
             try:
                 item = unpacker.unpack()
+            except LimitExceededError as error:
+                error.add_context(offset=offset)
+                raise
             except msgpack.OutOfData:
                 raise TruncatedError("the items end inside a msgpack object", offset=offset) from None
             except msgpack.BufferFull:

@@ -1,12 +1,8 @@
 """A read-only view of the items region of a snapshot file.
 
 Codec readers see only the bytes between the preamble and the tail, so no
-decoder can run into the tail.  ``begin_item(budget)`` caps how many bytes
-the next item may take: a read past the cap returns end-of-file (so a
-library decoder stops with its own EOF error, whatever length it was told)
-and sets ``over_budget`` so the caller reports a limit, not a truncation.
-The view says it is not seekable, which makes cbor2 read exactly what it
-needs instead of reading ahead.
+decoder can run into the tail; each codec bounds its own items (msgpack's
+``max_buffer_size``, a line length, ``_cbor_scan``).
 """
 
 from __future__ import annotations
@@ -25,8 +21,6 @@ class ContentWindow(io.RawIOBase):
         self._file = file
         self._pos = start
         self.end = end
-        self._budget_end = end
-        self.over_budget = False
         file.seek(start)
 
     def readable(self) -> bool:
@@ -42,19 +36,9 @@ class ContentWindow(io.RawIOBase):
         """True when every byte of the region has been read."""
         return self._pos >= self.end
 
-    def begin_item(self, budget: int) -> None:
-        """Allow the next item at most ``budget`` bytes from here."""
-        self._budget_end = min(self.end, self._pos + budget)
-        self.over_budget = False
-
     def _allowed(self, n: int) -> int:
-        left = max(self._budget_end - self._pos, 0)
-        if n < 0:
-            return left
-        if n > left:
-            self.over_budget = self._budget_end < self.end
-            return left
-        return n
+        left = max(self.end - self._pos, 0)
+        return left if n < 0 or n > left else n
 
     def read(self, n: int | None = -1) -> bytes:
         count = self._allowed(-1 if n is None else n)
@@ -70,8 +54,8 @@ class ContentWindow(io.RawIOBase):
         return len(data)
 
     def readline(self, limit: int | None = -1) -> bytes:
-        """Read through the next newline, at most ``limit`` bytes (and never past the budget)."""
-        want = self._budget_end - self._pos if limit is None or limit < 0 else limit
+        """Read through the next newline, at most ``limit`` bytes (and never past the window)."""
+        want = self.end - self._pos if limit is None or limit < 0 else limit
         count = self._allowed(want)
         if count == 0:
             return b""

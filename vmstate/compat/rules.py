@@ -22,6 +22,9 @@ from .model import FieldNode, SchemaSet, VmsdNode
 
 __all__ = ["compare_sets", "compare_vmsd"]
 
+#: older versions compared per vmsd (a hostile file may claim versions 0..2**32-1)
+_MAX_OLDER_VERSIONS = 256
+
 
 def _windows(ctx: Context, old: VmsdNode, new: VmsdNode, path: str) -> tuple[bool, bool]:
     """Report version-window changes; say whether each direction can load at all."""
@@ -90,7 +93,9 @@ def compare_vmsd(ctx: Context, old: VmsdNode, new: VmsdNode, path: str, *, versi
 def _older_versions(ctx: Context, old: VmsdNode, new: VmsdNode, path: str) -> None:
     """Streams of versions below old's own, which both sides claim to load, must read alike."""
     misread: dict[str, list[int]] = {}
-    for version in range(max(old.minimum_version, new.minimum_version), min(old.version, new.version)):
+    top = min(old.version, new.version)
+    # versions come from the files: look at no more than the newest _MAX_OLDER_VERSIONS (QEMU's vmsds have < 100)
+    for version in range(max(old.minimum_version, new.minimum_version, top - _MAX_OLDER_VERSIONS), top):
         scratch = Context(ctx.device, ctx.old_sizes, ctx.new_sizes)
         compare_fields(scratch, old, new, path, direction=OLD_TO_NEW, writer_version=version,
                        reader_version=version, nested=_nested)

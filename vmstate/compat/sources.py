@@ -4,8 +4,10 @@ The format is recognised from the content: our export carries
 ``"format": "vmstate-forge-schema"`` (a single ``vmstate describe NAME``
 output is accepted too); QEMU's dump is an object of device types, each with
 ``Name``, ``version_id``, ``minimum_version_id`` and ``Description``, plus
-``vmschkmachine`` naming the machine type.  Files are input: every shape is
-checked and a mismatch is a ``SchemaFormatError`` naming the JSON path.
+``vmschkmachine`` naming the machine type.  Files are input: the JSON is
+checked first (``_json_input``: size, depth, integers, text), then every
+shape, and a mismatch is a ``SchemaFormatError`` naming the file and the
+JSON path.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from ._json_input import check_tree, load_json, text_of
 from .errors import SchemaFormatError
 from .export import SCHEMA_FORMAT
 from .model import FieldNode, SchemaSet, VmsdNode, present
@@ -23,12 +26,48 @@ from .model import FieldNode, SchemaSet, VmsdNode, present
 __all__ = ["load_schema", "ours_from_json", "qemu_from_json", "schema_from_json"]
 
 
-def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if not isinstance(obj, dict) or key not in obj:
+_MISSING = object()
+#: QEMU's version_id and minimum_version_id are ints; sections carry them as be32
+_VERSION_MAX = 0xFFFFFFFF
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {dict: "a map", list: "a list", str: "text", int: "an integer", bool: "a boolean", type(None): "null"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _value_name(value: Any) -> str:
+    return _kind_name(type(value)) if type(value) in (dict, list, str, int, bool, type(None)) else "something else"
+
+
+def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str, default: Any = _MISSING) -> Any:
+    """``obj[key]`` of type ``kind``; with a ``default``, the key may be absent."""
+    if not isinstance(obj, dict):
+        raise SchemaFormatError(f"{where}: is {_value_name(obj)}, not a map")
+    if key not in obj:
+        if default is not _MISSING:
+            return default
         raise SchemaFormatError(f"{where}: missing {key!r}")
     value = obj[key]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise SchemaFormatError(f"{where}: {key!r} has the wrong type")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kinds):
+        raise SchemaFormatError(f"{where}.{key}: is {_value_name(value)}, not {_kind_name(kind)}")
+    return value
+
+
+def _version(obj: Any, key: str, where: str, default: Any = _MISSING) -> int:
+    value = _get(obj, key, int, where, default)
+    if not 0 <= value <= _VERSION_MAX:
+        raise SchemaFormatError(f"{where}.{key}: version {value} is not in 0..{_VERSION_MAX}")
+    return int(value)
+
+
+def _count(obj: Any, key: str, where: str) -> int | None:
+    """An optional size or count: null or absent, else a non-negative integer."""
+    value = _get(obj, key, (int, type(None)), where, None)
+    if value is not None and value < 0:
+        raise SchemaFormatError(f"{where}.{key}: {value} is negative")
     return value
 
 
@@ -74,24 +113,28 @@ def _custom(layout: Any, where: str) -> dict[str, Any]:
 
 def _kind_ours(data: dict[str, Any], where: str) -> dict[str, Any]:
     kind = _get(data, "kind", str, where)
+    text = (str, type(None))
     if kind == "int":
-        return {"type": data.get("type", ""), "size": _get(data, "width", int, where)}
+        return {"type": _get(data, "type", str, where, ""), "size": _get(data, "width", int, where)}
     if kind == "bool":
         return {"type": "bool", "size": 1}
     if kind == "buffer":
-        size = data.get("size")
-        rule = "" if size is not None else f"length_from={data.get('length_from')}*{data.get('multiply', 1)}"
-        return {"type": data.get("type", "buffer"), "size": size, "size_rule": rule}
+        size = _count(data, "size", where)
+        rule = "" if size is not None else \
+            f"length_from={_get(data, 'length_from', text, where, None)}*{_get(data, 'multiply', int, where, 1)}"
+        return {"type": _get(data, "type", str, where, "buffer"), "size": size, "size_rule": rule}
     if kind == "prefixed":
-        return {"type": data.get("type", "prefixed_buffer"), "size_rule": f"prefixed by {data.get('prefix_width')} bytes"}
+        return {"type": _get(data, "type", str, where, "prefixed_buffer"),
+                "size_rule": f"prefixed by {_get(data, 'prefix_width', (int, type(None)), where, None)} bytes"}
     if kind == "unused":
-        return {"type": "unused_buffer", "size": _get(data, "size", int, where), "unused": True}
+        return {"type": "unused_buffer", "size": _count(data, "size", where) or 0, "unused": True}
     if kind == "array":
         element = _kind_ours(_get(data, "element", dict, where), f"{where}.element")
-        count = data.get("count")
+        count = _count(data, "count", where)
         each = element.get("size")
         rule = f"count={count}" if count is not None else \
-            f"count_from={data.get('count_from')}*{data.get('multiply', 1)}{data.get('adjust', 0):+d}"
+            f"count_from={_get(data, 'count_from', text, where, None)}*{_get(data, 'multiply', int, where, 1)}" \
+            f"{_get(data, 'adjust', int, where, 0):+d}"
         size = count * each if count is not None and each is not None else None
         return {**element, "size": size, "element_size": each, "size_rule": rule}
     if kind == "items":
@@ -101,23 +144,27 @@ def _kind_ours(data: dict[str, Any], where: str) -> dict[str, Any]:
         return {"type": elements[0].get("type", "items") if elements else "items", "size": total}
     if kind == "struct":
         node = _vmsd_ours(_get(data, "description", dict, where), f"{where}.description")
-        version = data.get("version")
-        return {"type": data.get("type", "struct"), "struct": node, "struct_version": version,
+        version = _version(data, "version", where, None) if data.get("version") is not None else None
+        return {"type": _get(data, "type", str, where, "struct"), "struct": node, "struct_version": version,
                 "size": _static_size(node, node.version if version is None else version)}
     if kind == "custom":
-        return {"type": data.get("type", ""), **_custom(data.get("layout"), f"{where}.layout")}
-    raise SchemaFormatError(f"{where}: unknown field kind {kind!r}")
+        return {"type": _get(data, "type", str, where, ""), **_custom(data.get("layout"), f"{where}.layout")}
+    raise SchemaFormatError(f"{where}: unknown field kind {text_of(kind)}")
 
 
 def _field_ours(data: Any, where: str) -> FieldNode:
     name = _get(data, "name", str, where)
-    gate = data.get("exists")
-    versions = data.get("exists_versions")
+    gate = _get(data, "exists", (str, type(None)), where, None)
+    versions = _get(data, "exists_versions", (list, type(None)), where, None)
+    if versions is not None:
+        for index, version in enumerate(versions):
+            if isinstance(version, bool) or not isinstance(version, int):
+                raise SchemaFormatError(f"{where}.exists_versions[{index}]: is {_value_name(version)}, not an integer")
     return FieldNode(
         name=name,
-        since_version=int(data.get("since_version", 0)),
-        gate=gate if isinstance(gate, str) else None,
-        gate_versions=frozenset(versions) if isinstance(versions, list) and gate else None,
+        since_version=_version(data, "since_version", where, 0),
+        gate=gate,
+        gate_versions=frozenset(versions) if versions is not None and gate else None,
         **_kind_ours(data, where),
     )
 
@@ -126,11 +173,11 @@ def _vmsd_ours(data: Any, where: str) -> VmsdNode:
     name = _get(data, "name", str, where)
     return VmsdNode(
         name=name,
-        version=_get(data, "version", int, where),
-        minimum_version=_get(data, "minimum_version", int, where),
+        version=_version(data, "version", where),
+        minimum_version=_version(data, "minimum_version", where),
         fields=tuple(_field_ours(f, f"{where}.fields[{i}]") for i, f in enumerate(_get(data, "fields", list, where))),
         subsections=tuple(
-            _vmsd_ours(s, f"{where}.subsections[{i}]") for i, s in enumerate(data.get("subsections", []))
+            _vmsd_ours(s, f"{where}.subsections[{i}]") for i, s in enumerate(_get(data, "subsections", list, where, []))
         ),
         needed=data.get("needed") if isinstance(data.get("needed"), str) else None,
     )
@@ -139,10 +186,10 @@ def _vmsd_ours(data: Any, where: str) -> VmsdNode:
 def ours_from_json(data: dict[str, Any], label: str) -> SchemaSet:
     """Our schema export (or one ``vmstate describe NAME`` output) as a ``SchemaSet``."""
     if _is_description(data):
-        sections = {data["name"]: _vmsd_ours(data, data["name"])}
+        sections = {data["name"]: _vmsd_ours(data, text_of(_get(data, "name", str, "(top level)")))}
     else:
-        raw = _get(data, "sections", dict, "schema")
-        sections = {key: _vmsd_ours(value, key) for key, value in raw.items()}
+        raw = _get(data, "sections", dict, "(top level)")
+        sections = {key: _vmsd_ours(value, f"sections.{text_of(key)}") for key, value in raw.items()}
     return SchemaSet(format="vmstate-forge", label=label, sizes="wire", sections=sections)
 
 
@@ -151,14 +198,16 @@ def ours_from_json(data: dict[str, Any], label: str) -> SchemaSet:
 
 def _field_qemu(data: Any, where: str) -> FieldNode:
     name = _get(data, "field", str, where)
-    size = _get(data, "size", int, where)
-    nested = data.get("Description")
+    size = _count(data, "size", where)
+    if size is None:
+        raise SchemaFormatError(f"{where}: missing 'size'")
+    nested = _get(data, "Description", (dict, type(None)), where, None)
     struct = _vmsd_qemu(nested, f"{where}.Description") if nested is not None else None
     return FieldNode(
         name=name,
         size=size,
         element_size=size,
-        since_version=_get(data, "version_id", int, where),
+        since_version=_version(data, "version_id", where),
         gate="field_exists" if _get(data, "field_exists", bool, where) else None,
         struct=struct,
         # a custom VMStateInfo (QEMU's `virtio`) has size 0 and no description: only its name is known
@@ -179,16 +228,16 @@ def _unique(fields: list[FieldNode]) -> tuple[FieldNode, ...]:
 
 
 def _vmsd_qemu(data: Any, where: str) -> VmsdNode:
-    raw_fields = data.get("Fields", []) if isinstance(data, dict) else []
+    raw_fields = _get(data, "Fields", list, where, [])
     return VmsdNode(
         name=_get(data, "name", str, where),
-        version=_get(data, "version_id", int, where),
-        minimum_version=_get(data, "minimum_version_id", int, where),
+        version=_version(data, "version_id", where),
+        minimum_version=_version(data, "minimum_version_id", where),
         fields=_unique([_field_qemu(f, f"{where}.Fields[{i}]") for i, f in enumerate(raw_fields)]),
         subsections=tuple(
             # QEMU's dump does not say whether a subsection has a `needed` test
             attrs.evolve(_vmsd_qemu(s, f"{where}.Subsections[{i}]"), needed_known=False)
-            for i, s in enumerate(data.get("Subsections", []))
+            for i, s in enumerate(_get(data, "Subsections", list, where, []))
         ),
     )
 
@@ -196,12 +245,14 @@ def _vmsd_qemu(data: Any, where: str) -> VmsdNode:
 def qemu_from_json(data: dict[str, Any], label: str) -> SchemaSet:
     """QEMU's ``-dump-vmstate`` output as a ``SchemaSet`` keyed by device type name."""
     machine = data.get("vmschkmachine", {}).get("Name") if isinstance(data.get("vmschkmachine"), dict) else None
+    if not isinstance(machine, (str, type(None))):
+        raise SchemaFormatError(f"vmschkmachine.Name: is {_value_name(machine)}, not text")
     sections: dict[str, VmsdNode] = {}
     for key, entry in data.items():
         if key == "vmschkmachine":
             continue
         if isinstance(entry, dict) and "Description" in entry:
-            sections[key] = _vmsd_qemu(entry["Description"], key)
+            sections[key] = _vmsd_qemu(entry["Description"], f"{text_of(key)}.Description")
     return SchemaSet(
         format="qemu-dump-vmstate",
         label=f"{label} ({machine})" if machine else label,
@@ -214,22 +265,22 @@ def qemu_from_json(data: dict[str, Any], label: str) -> SchemaSet:
 # ------------------------------------------------------------------ files
 
 
-def schema_from_json(data: Any, label: str) -> SchemaSet:
-    """Recognise the format of already parsed JSON and normalize it."""
-    if isinstance(data, dict) and (data.get("format") == SCHEMA_FORMAT or _is_description(data)):
-        return ours_from_json(data, label)
-    if isinstance(data, dict) and (
-        "vmschkmachine" in data or any(isinstance(v, dict) and "Description" in v and "Name" in v for v in data.values())
-    ):
-        return qemu_from_json(data, label)
+def schema_from_json(data: Any, label: str, *, checked: bool = False) -> SchemaSet:
+    """Recognise the format of already parsed JSON and normalize it; errors name ``label`` and the JSON path."""
+    if not checked:
+        check_tree(data, label)
+    try:
+        if isinstance(data, dict) and (data.get("format") == SCHEMA_FORMAT or _is_description(data)):
+            return ours_from_json(data, label)
+        if isinstance(data, dict) and (
+            "vmschkmachine" in data or any(isinstance(v, dict) and "Description" in v and "Name" in v for v in data.values())
+        ):
+            return qemu_from_json(data, label)
+    except SchemaFormatError as error:
+        raise SchemaFormatError(f"{label}: {error}") from None
     raise SchemaFormatError(f"{label}: neither a vmstate-forge schema nor QEMU -dump-vmstate output")
 
 
 def load_schema(path: str | Path) -> SchemaSet:
-    """Read and normalize one schema file."""
-    text = Path(path).read_text()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SchemaFormatError(f"{path}: not JSON: {error}") from None
-    return schema_from_json(data, str(path))
+    """Read and normalize one schema file (``_json_input`` bounds what is read)."""
+    return schema_from_json(load_json(path), str(path), checked=True)

@@ -67,3 +67,85 @@ def test_help() -> None:
     result = run("convert", "--help")
     assert result.returncode == 0 and result.stdout.startswith("Usage: vmstate convert")
     assert "msgpack" in result.stdout and "--to" in result.stdout
+
+
+# ------------------------------------------------ what TARGET may be (issue 12, 3.13 and 3.15)
+
+RNG = CORPUS / "pc-7.2-virtio-rng-legacy.mig"
+
+
+def _fifo(path: Path) -> Path:
+    import os
+
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "/dev/null", "link to a fifo", "dangling link"])
+def test_a_target_that_is_not_a_regular_file_is_refused_and_left_alone(tmp_path: Path, kind: str) -> None:
+    import os
+    import stat
+
+    if kind == "fifo":
+        target = _fifo(tmp_path / "out.msgpack")
+    elif kind == "directory":
+        target = tmp_path / "out.msgpack"
+        target.mkdir()
+    elif kind == "/dev/null":
+        target = Path("/dev/null")
+    else:
+        target = tmp_path / "out.msgpack"
+        target.symlink_to(_fifo(tmp_path / "fifo") if kind == "link to a fifo" else tmp_path / "nowhere")
+    before = os.lstat(target)
+    result = run("convert", RNG, target, "--to", "msgpack")
+    assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"vmstate: error: {target}: ") and "refusing" in result.stderr
+    after = os.lstat(target)
+    assert (stat.S_IFMT(after.st_mode), after.st_ino, after.st_rdev) == (stat.S_IFMT(before.st_mode), before.st_ino, before.st_rdev)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_symlink_to_a_regular_file_is_written_through_and_kept(tmp_path: Path) -> None:
+    real, link = tmp_path / "real.msgpack", tmp_path / "link.msgpack"
+    real.write_bytes(b"old")
+    link.symlink_to(real)
+    result = run("convert", RNG, link)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == real
+    assert load_snapshot(real).codec == "msgpack"
+
+
+def _limited(args: list[str], limit: int, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run with files limited to ``limit`` bytes (SIGXFSZ ignored, so a write fails with EFBIG, as on a full disk)."""
+    import os
+    import resource
+    import shutil
+    import signal
+
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    exe = shutil.which(args[0])
+    assert exe is not None
+    return subprocess.run([exe, *args[1:]], capture_output=True, text=True, timeout=120, check=False,
+                          preexec_fn=limit_files, env={**os.environ, **env})
+
+
+def test_a_write_error_names_the_target_and_keeps_its_old_content(tmp_path: Path) -> None:
+    target = tmp_path / "out.msgpack"
+    target.write_bytes(b"precious")
+    result = _limited(["vmstate", "convert", str(RNG), str(target)], 100_000)
+    assert result.returncode == 2 and result.stderr == f"vmstate: error: {target}: File too large\n"
+    assert target.read_bytes() == b"precious"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_write_error_in_migration_diff_names_the_temporary_directory(tmp_path: Path) -> None:
+    # a booted guest: 58 MB of pages, so digest tables (16 bytes a page) well over the 100 KB allowed
+    booted = tmp_path / "booted.mig"
+    booted.write_bytes(stream_bytes(CORPUS / "pc-7.2-booted-virtio-legacy.mig.xz"))
+    result = _limited(["migration-diff", str(booted), str(booted)], 100_000, TMPDIR=str(tmp_path))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"migration-diff: error: {tmp_path}: File too large (page digest tables")
+    assert "TMPDIR" in result.stderr

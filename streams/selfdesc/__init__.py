@@ -32,7 +32,7 @@ that damage is caught before anything is decoded::
 original stream, so ``StreamWriter`` reproduces QEMU's bytes.
 """
 
-from ._atomic import atomic_write
+from ._atomic import UnsafeTargetError, atomic_write
 from ._container import FORMAT_VERSION, MAGIC, ChecksumError, Container, verify
 from ._index import IndexEntry, SnapshotIndex
 from ._io import (
@@ -67,6 +67,7 @@ __all__ = [
     "Snapshot",
     "SnapshotIndex",
     "SnapshotReader",
+    "UnsafeTargetError",
     "atomic_write",
     "convert",
     "is_snapshot",

@@ -1,15 +1,63 @@
-"""Replace a file atomically: a crash leaves the old file or the new one, never half of one."""
+"""Replace a file atomically: a crash leaves the old file or the new one, never half of one.
+
+Only a regular file is ever replaced.  A device node, FIFO, socket or
+directory at the target is refused (``UnsafeTargetError``): renaming a new
+file over ``/dev/sda`` or ``/dev/null`` would replace the node itself.  A
+symlink is written through when it names an existing regular file: the
+file it names is replaced and the link stays, as ``cp`` and a shell's ``>``
+treat links.  A dangling symlink is refused (creating a file wherever a
+link points is not clearly meant), and so is a link to anything but a
+regular file.  An ``OSError`` while writing (a full disk) names the target.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write"]
+from vmstate.errors import VMStateError
+
+__all__ = ["UnsafeTargetError", "atomic_write", "replaceable_target"]
+
+
+class UnsafeTargetError(VMStateError, FileExistsError):
+    """The output path holds something other than a regular file; it is left alone."""
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def replaceable_target(path: str | os.PathLike[str]) -> Path:
+    """The file an atomic write to ``path`` replaces: ``path``, or the regular file a symlink there names."""
+    target = Path(path)
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return target
+    if stat.S_ISREG(mode):
+        return target
+    if not stat.S_ISLNK(mode):
+        raise UnsafeTargetError(f"{target}: is {_kind(mode)}, not a regular file; refusing to replace it")
+    final = Path(os.path.realpath(target))
+    try:
+        mode = os.stat(final).st_mode
+    except FileNotFoundError:
+        raise UnsafeTargetError(f"{target}: a symlink to {final}, which does not exist; refusing to create a file "
+                                "through a dangling link") from None
+    if not stat.S_ISREG(mode):
+        raise UnsafeTargetError(f"{target}: a symlink to {final}, which is {_kind(mode)}; refusing to replace it")
+    return final
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -20,28 +68,63 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _named(error: OSError, path: Path) -> OSError:
+    """``error`` with ``path`` as its file name when it has none (ENOSPC from write() names nothing)."""
+    if error.filename is None and error.errno is not None:
+        return type(error)(error.errno, error.strerror, str(path))
+    return error
+
+
+class _NamedWriter(io.BufferedWriter):
+    """A buffered file whose write errors name the target, not an anonymous temporary file."""
+
+    def __init__(self, fd: int, target: Path) -> None:
+        super().__init__(io.FileIO(fd, "wb"))
+        self.target = target
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        try:
+            return super().write(data)
+        except OSError as error:
+            raise _named(error, self.target) from None
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as error:
+            raise _named(error, self.target) from None
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Yield a file to write; on success it replaces ``path``, on error it is removed.
 
-    The temporary file lives in the same directory (``rename`` is atomic only
-    within one file system) and is fsynced before the rename; the directory
-    is fsynced after it, so the new name itself survives a power cut.  A
-    process killed mid-write leaves a ``.<name>.*.tmp`` file beside ``path``
-    and ``path`` untouched.  A new file is private (mode 0600, as mkstemp
-    makes it: snapshots hold guest memory); a replaced file keeps its mode.
+    ``path`` must be absent, a regular file, or a symlink to one (see the
+    module docstring).  The temporary file lives in the same directory
+    (``rename`` is atomic only within one file system) and is fsynced before
+    the rename; the directory is fsynced after it, so the new name itself
+    survives a power cut.  A process killed mid-write leaves a
+    ``.<name>.*.tmp`` file beside ``path`` and ``path`` untouched.  A new
+    file is private (mode 0600, as mkstemp makes it: snapshots hold guest
+    memory); a replaced file keeps its mode.
     """
-    target = Path(path)
+    target = replaceable_target(path)
     directory = target.parent
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise _named(error, target) from None
     try:
         with contextlib.suppress(FileNotFoundError):
             os.chmod(fd, os.stat(target).st_mode & 0o7777)
-        with os.fdopen(fd, "wb") as file:
-            yield file  # type: ignore[misc]
+        with _NamedWriter(fd, target) as file:
+            yield file
             file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
+            try:
+                os.fsync(file.fileno())
+                os.replace(temporary, target)
+            except OSError as error:
+                raise _named(error, target) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)

@@ -56,11 +56,20 @@ def fill_digest(fill: int, page_size: int) -> bytes:
     return _FILL_CACHE[key]
 
 
+def _in_temp_dir(error: OSError) -> OSError:
+    """``error`` naming the temporary directory the digest tables live in, and how to choose another."""
+    return type(error)(error.errno, f"{error.strerror} (page digest tables, in the temporary directory; "
+                       "set TMPDIR to choose another)", tempfile.gettempdir())
+
+
 class PageTable:
     """The digests of one RAM block's pages, written as pages stream past."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="vmstate-pages-")
+        try:
+            self._file = tempfile.TemporaryFile(prefix="vmstate-pages-")
+        except OSError as error:
+            raise _in_temp_dir(error) from None
         self._fd = self._file.fileno()
         self._run_start = 0
         self._run = bytearray()
@@ -85,7 +94,10 @@ class PageTable:
 
     def _flush(self) -> None:
         if self._run:
-            os.pwrite(self._fd, self._run, self._run_start * DIGEST_SIZE)
+            try:
+                os.pwrite(self._fd, self._run, self._run_start * DIGEST_SIZE)
+            except OSError as error:  # a full disk: the table is an unnamed file in the temporary directory
+                raise _in_temp_dir(error) from None
             self._run = bytearray()
 
     def read(self, start: int, count: int) -> bytes:

@@ -109,3 +109,86 @@ def test_a_block_longer_than_a_file_can_be_is_a_typed_error(tmp_path: Path) -> N
         extract_stream(io.BytesIO(out.getvalue()), tmp_path / "out")
     assert caught.value.section == "ram" and caught.value.offset is not None and caught.value.offset > 0
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------ long names, symlinks, killed runs (issue 12, 3.13 and 3.15)
+
+
+def _renamed(names: dict[str, str]) -> bytes:
+    """The rng stream with some RAM blocks renamed (``old -> new``)."""
+    data = stream_bytes(CORPUS / "pc-7.2-virtio-rng-legacy.mig")
+
+    def rename(record: object) -> object:
+        if isinstance(record, RamBlockList):
+            return attrs.evolve(record, blocks=tuple(attrs.evolve(b, name=names.get(b.name, b.name)) for b in record.blocks))
+        if isinstance(record, (RamPage, RamZero)) and record.block in names:
+            return attrs.evolve(record, block=names[record.block])
+        return record
+
+    out = io.BytesIO()
+    StreamWriter(out).write_all(rename(r) for r in StreamReader(io.BytesIO(data)))
+    return out.getvalue()
+
+
+def test_long_block_names_fit_name_max_and_stay_unique(tmp_path: Path) -> None:
+    from streams.qemu.extract import NAME_MAX
+
+    # 249 characters, 120 of them slashes: 489 bytes once escaped; the two differ only at the end
+    first, second = "/objects/" + "a/" * 120, "/objects/" + "a/" * 119 + "b/"
+    tilde = "a~b"
+    summary = extract_stream(io.BytesIO(_renamed({"pc.bios": first, "pc.rom": second, "/rom@etc/acpi/rsdp": tilde})),
+                             tmp_path / "out")
+    files = summary["ram_files"]
+    assert len(set(files.values())) == len(files)
+    for name in (first, second):
+        file_name = files[name].removeprefix("ram/")
+        assert len(file_name) <= NAME_MAX and "~" in file_name and "/" not in file_name
+        assert (tmp_path / "out" / files[name]).exists()
+    assert files[tilde] == "ram/a%7Eb"  # a ~ of the name itself is escaped: only a cut name has one
+    for name in ("x" * 255, "\u00e9" * 255, "%" * 100):
+        assert len(block_file_name(name)) <= NAME_MAX
+
+
+def test_a_symlink_as_the_target_is_never_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    for link, points_to in ((tmp_path / "dangling", tmp_path / "nowhere"), (tmp_path / "to-a-dir", elsewhere)):
+        elsewhere.mkdir(exist_ok=True)
+        link.symlink_to(points_to)
+        with pytest.raises(UnsupportedError, match="exists"):
+            extract_stream(io.BytesIO(stream_bytes(CORPUS / "pc-7.2-virtio-rng-legacy.mig")), link)
+        assert link.is_symlink() and list(elsewhere.iterdir()) == []
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_killed_extraction_leaves_a_visible_directory_that_the_next_run_removes(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import signal
+    import time
+
+    booted = tmp_path / "booted.mig"
+    booted.write_bytes(stream_bytes(CORPUS / "pc-7.2-booted-virtio-legacy.mig.xz"))
+    exe = shutil.which("vmstate")
+    assert exe is not None
+    work = tmp_path / "work"
+    work.mkdir()
+    process = subprocess.Popen([exe, "extract", str(booted), str(work / "out")])
+    try:
+        # wait (without a clock) until the RAM file exists, then kill: whatever the machine's speed
+        while process.poll() is None and not list(work.glob("out.incomplete-*/ram/pc.ram")):
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    left = sorted(p.name for p in work.iterdir())
+    assert len(left) == 1 and left[0].startswith("out.incomplete-"), left  # not hidden
+    # a live extraction to the same DIR (it holds its lock) is never touched
+    alive = work / "out.incomplete-alive123"
+    (alive / "ram").mkdir(parents=True)
+    with open(alive / ".lock", "wb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run([exe, "extract", str(CORPUS / "pc-7.2-virtio-rng-legacy.mig"), str(work / "out")],
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+        assert sorted(p.name for p in work.iterdir()) == ["out", "out.incomplete-alive123"]
+    assert not (work / "out" / ".lock").exists()

@@ -152,3 +152,13 @@ def test_pytest_plugin_runs_a_projects_fixtures(tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert "streams/virt-7.2-bare-le-mmio.mig.xz: recorded fixture was deleted" in failed.stdout
     assert "1 failed, 1 passed" in failed.stdout
+
+
+def test_record_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    fixtures = tmp_path / "fixtures"
+    (fixtures / "streams").mkdir(parents=True)
+    aside = tmp_path / "aside.mig.xz"
+    (fixtures / "streams" / SMALL[0]).symlink_to(aside)  # dangling: exists() is False, lexists() True
+    result = run("compat", "record", fixtures, FIXTURES / "streams" / SMALL[0])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "never rewritten" in result.stderr
+    assert not aside.exists() and (fixtures / "streams" / SMALL[0]).is_symlink()

@@ -17,6 +17,7 @@ are and new ones are added next to them:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -109,6 +110,13 @@ def _unnamed_sections(decoding: Any) -> list[str]:
     return [f"{s.get('idstr')}: {s['unnamed']}" for s in sections if isinstance(s, dict) and s.get("unnamed")]
 
 
+def _copy_new(source: Path, dest: Path, created: list[Path]) -> None:
+    """Copy ``source`` to the new file ``dest``: ``O_EXCL`` never follows a link nor opens what is there."""
+    with open(source, "rb") as reader, open(dest, "xb") as writer:
+        created.append(dest)
+        shutil.copyfileobj(reader, writer, 1 << 20)
+
+
 def record_fixtures(directory: str | Path, sources: list[Path], *, names: list[str] | None = None,
                     origin: str = "recorded", at_version: Mapping[str, int] | None = None,
                     descriptions: DescriptionLookup | None = None) -> list[LedgerEntry]:
@@ -128,7 +136,7 @@ def record_fixtures(directory: str | Path, sources: list[Path], *, names: list[s
         golden = golden_path(root, dest)
         relative = dest.relative_to(root).as_posix()
         for path in (dest, golden):
-            if path.exists() or relative in ledger:
+            if os.path.lexists(path) or relative in ledger:  # a symlink, even dangling, is never written through
                 raise ImmutableFixtureError(f"{path.relative_to(root)} exists: recorded fixtures are never rewritten; "
                                             "record under a new name")
         planned.append((source, dest, golden, found[0]))
@@ -141,11 +149,10 @@ def record_fixtures(directory: str | Path, sources: list[Path], *, names: list[s
                     staged = Path(scratch) / dest.name
                     write_older(source, staged, at_version, descriptions)
                     dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(staged, dest)
+                    _copy_new(staged, dest, created)
             else:
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, dest)
-            created.append(dest)
+                _copy_new(source, dest, created)
             outcome = fixture_format.run(dest, descriptions)
             if outcome.rewrite is not None and not outcome.rewrite.identical:
                 raise CompatError(f"{dest.name}: today's code does not write it back identically (first difference "
@@ -155,8 +162,9 @@ def record_fixtures(directory: str | Path, sources: list[Path], *, names: list[s
                 raise CompatError(f"{dest.name}: our descriptions did not name {len(unnamed)} section(s) "
                                   f"({'; '.join(unnamed)}); a golden would freeze the fallback, not recorded")
             golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text(_golden_text(outcome.decoding))
-            created.append(golden)
+            with open(golden, "x") as file:
+                created.append(golden)
+                file.write(_golden_text(outcome.decoding))
             entries.append(LedgerEntry(fixture=dest.relative_to(root).as_posix(), sha256=sha256_of(dest),
                                        golden=golden.relative_to(root).as_posix(), golden_sha256=sha256_of(golden),
                                        origin=origin))

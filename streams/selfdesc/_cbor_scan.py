@@ -53,35 +53,40 @@ class ItemScanner:
         buffer, counter = self._buffer, self._counter
         budget = counter.budget
         position, pending, count = 0, 1, 0
+        size = len(buffer)
+        # count + pending changes only at a container's head: the value budget is checked there
         while pending:
             pending -= 1
             count += 1
-            if position + 9 > len(buffer):  # room for the longest head
+            if position + 9 > size:  # room for the longest head
                 self._fill(position + 1)
+                size = len(buffer)
             head = buffer[position]
-            major, info = head >> 5, head & 0x1F
+            info = head & 0x1F
             if info < 24:
                 argument = info
                 position += 1
             elif info < 28:
                 width = _ARGUMENT_BYTES[info]
-                self._fill(position + 1 + width)
+                if position + 1 + width > size:
+                    self._fill(position + 1 + width)
+                    size = len(buffer)
                 argument = int.from_bytes(buffer[position + 1 : position + 1 + width], "big")
                 position += 1 + width
             else:
                 # indefinite lengths and breaks are refused (as cbor2 with allow_indefinite=False); 28-30 are reserved
                 raise MalformedError(f"not valid CBOR: initial byte {head:#04x} at {self._base + position:#x}",
                                      offset=self._base)
-            if major == 2 or major == 3:
+            major = head >> 5
+            if major < 2 or major == 7:
+                continue
+            if major < 4:  # a byte or text string: skip its contents
                 position += argument
-                if position > len(buffer):
+                if position > size:
                     self._fill(position)
-            elif major == 4:
-                pending += argument
-            elif major == 5:
-                pending += 2 * argument
-            elif major == 6:
-                pending += 1
+                    size = len(buffer)
+                continue
+            pending += argument if major == 4 else 2 * argument if major == 5 else 1
             if count + pending > budget:
                 raise counter.exceeded(self._base)
         counter.count = count

@@ -140,9 +140,14 @@ def parse_json(text: str | bytes, label: str) -> Any:
 
 def load_json(path: str | Path) -> Any:
     """Read one schema file, at most ``MAX_SCHEMA_BYTES``."""
+    chunks: list[bytes] = []
+    size = 0
     with open(path, "rb") as file:
-        data = file.read(MAX_SCHEMA_BYTES + 1)
-    if len(data) > MAX_SCHEMA_BYTES:
+        while size <= MAX_SCHEMA_BYTES and (chunk := file.read(1 << 20)):  # read(n) would allocate n bytes up front
+            chunks.append(chunk)
+            size += len(chunk)
+    data = b"".join(chunks)
+    if size > MAX_SCHEMA_BYTES:
         raise SchemaFormatError(f"{path}: larger than {MAX_SCHEMA_BYTES} bytes (MAX_SCHEMA_BYTES)")
     try:
         text = data.decode("utf-8")

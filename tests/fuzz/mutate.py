@@ -12,7 +12,14 @@ truncation, extreme numbers in JSON text), aimed at record boundaries (where
 the type bytes, lengths and ids are) more than at page contents, and
 structure-aware (``field``: one device section or snapshot item decoded,
 one value in it changed or dropped, and re-encoded: well-formed bytes that
-say odd things).
+say odd things; in a schema file, one JSON value replaced by deep nesting,
+a float, null, a 5,000-digit integer, a lone surrogate or a container of
+the wrong kind).  ``nest`` inserts a snapshot item of millions of nested
+empty lists (small in bytes, huge as objects); ``blockname`` renames a RAM
+block to a long name full of slashes (longer than NAME_MAX once escaped).
+
+Schema seeds (kind ``schema``) are small parts of a real QEMU 7.2
+``-dump-vmstate`` file and of our schema export, for ``vmstate compat diff``.
 
 A snapshot is verified by SHA-256 before any item is decoded, so its items
 (the ``payload``) are mutated and then re-sealed with a valid tail by the
@@ -40,6 +47,7 @@ from streams.qemu import (
     Configuration,
     DeviceState,
     Eof,
+    RamBlockList,
     RamPage,
     RamZero,
     StreamReader,
@@ -64,6 +72,7 @@ __all__ = [
     "all_seeds",
     "compressed_seed",
     "devices_snapshot_seed",
+    "schema_seeds",
     "has_vmdesc",
     "qemu_seed",
     "reseal",
@@ -259,6 +268,31 @@ def compressed_seed(name: str, vmdesc: bool, method: str) -> Seed:
     return Seed(f"{qemu_seed(name, vmdesc).name}.{method}", method, data, boundaries, len(data))
 
 
+#: (file, keys kept): a QEMU dump with a subsection and nested structs, and our export with a virtio device
+SCHEMA_SEEDS = (
+    ("dump-vmstate/x86_64-pc.json", ("vmschkmachine", "rtl8139", "i8042", "hpet")),
+    ("schema/vmstate-schema.json", ("timer", "virtio-rng@pci", "cpu_common", "PCIBUS")),
+)
+
+
+@cache
+def schema_seeds() -> tuple[Seed, ...]:
+    """Small schema files of both formats (``compat diff`` reads whole files: mutations go anywhere)."""
+    import json
+
+    out = []
+    for name, keys in SCHEMA_SEEDS:
+        data = json.loads((ROOT / "compat_fixtures" / name).read_text())
+        if "sections" in data:
+            data = {**data, "sections": {key: data["sections"][key] for key in keys}}
+        else:
+            data = {key: data[key] for key in keys}
+        payload = json.dumps(data, indent=1).encode()
+        lines = tuple(i + 1 for i, byte in enumerate(payload) if byte == 0x0A)
+        out.append(Seed(Path(name).name, "schema", payload, (0, *lines), len(payload)))
+    return tuple(out)
+
+
 def all_seeds() -> dict[str, list[Seed]]:
     """Every seed by kind: ``qemu``, each snapshot codec, and compressed streams (``gzip``, ``xz``)."""
     seeds: dict[str, list[Seed]] = {"qemu": []}
@@ -270,6 +304,7 @@ def all_seeds() -> dict[str, list[Seed]]:
         seeds[codec] = [snapshot_seed(codec), snapshot_seed(codec, "pc-2.2-virtio-all.mig"), devices_snapshot_seed(codec)]
     for method in COMPRESSORS:
         seeds[method] = [compressed_seed(name, vmdesc, method) for name, vmdesc in COMPRESSED_SEEDS]
+    seeds["schema"] = list(schema_seeds())
     return seeds
 
 
@@ -288,8 +323,9 @@ class Mutant:
 class Mutator:
     """Seeded random damage: bit flips, interesting values, length inflation, deletions, insertions, splices."""
 
-    OPS = ("flip", "byte", "word", "inflate", "delete", "insert", "duplicate", "splice", "truncate", "digits", "field")
-    WEIGHTS = (12, 12, 8, 12, 10, 7, 5, 5, 3, 5, 21)
+    OPS = ("flip", "byte", "word", "inflate", "delete", "insert", "duplicate", "splice", "truncate", "digits", "field",
+           "nest", "blockname")
+    WEIGHTS = (12, 12, 8, 12, 10, 7, 5, 5, 3, 5, 21, 2, 2)
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
@@ -412,8 +448,93 @@ class Mutator:
 
     # ------------------------------------------------------------ structure-aware
 
+    #: empty lists per ``nest`` item: enough that building them passes the fuzzer's memory budget (or its cap)
+    _NEST = {"msgpack": 3 << 19, "cbor": 3 << 19, "json": 5 << 20}
+
+    def _nest(self, m: Mutant, seed: Seed, donors: Sequence[Seed]) -> None:
+        """Insert, at an item boundary, an item of lists of empty lists: bytes within limits, objects beyond."""
+        if seed.kind not in self._NEST:
+            self._inflate(m, seed, donors)
+            return
+        total = self._NEST[seed.kind]
+        inner = self.rng.choice((1, 1000, 1 << 16, total))
+        outer = max(total // inner, 1)
+        if seed.kind == "msgpack":
+            data = b"\xdd" + outer.to_bytes(4, "big") + (b"\xdd" + inner.to_bytes(4, "big") + b"\x90" * inner) * outer
+        elif seed.kind == "cbor":
+            data = b"\x9a" + outer.to_bytes(4, "big") + (b"\x9a" + inner.to_bytes(4, "big") + b"\x80" * inner) * outer
+        else:
+            data = b"[" + b",".join([b"[" + b",".join([b"[]"] * inner) + b"]"] * outer) + b"]\n"
+        at = min(self.rng.choice(seed.boundaries), len(m.payload))
+        m.payload[at:at] = data
+        m.edits.append((at, len(data)))
+
+    def _blockname(self, m: Mutant, seed: Seed, donors: Sequence[Seed]) -> None:
+        """Rename the first RAM block of a stream to a long name of slashes (a valid stream, an awkward file name)."""
+        if seed.kind != "qemu" or m.ops:
+            self._inflate(m, seed, donors)
+            return
+        records = list(StreamReader(io.BytesIO(bytes(m.payload))))
+        block = next((r.blocks[0].name for r in records if isinstance(r, RamBlockList) and r.blocks), None)
+        if block is None:
+            self._inflate(m, seed, donors)
+            return
+        name = self.rng.choice(("/a" * 127, "x" * 255, "/" * 255, "~" * 200, "%" * 255))
+
+        def rename(record: StreamRecord) -> StreamRecord:
+            if isinstance(record, RamBlockList):
+                blocks = tuple(attrs.evolve(b, name=name) if b.name == block else b for b in record.blocks)
+                return attrs.evolve(record, blocks=blocks)
+            if isinstance(record, (RamPage, RamZero)) and record.block == block:
+                return attrs.evolve(record, block=name)
+            return record
+
+        out = io.BytesIO()
+        StreamWriter(out).write_all(rename(r) for r in records)
+        m.edits.append((len(m.payload), len(out.getvalue()) - len(m.payload)))  # an approximation: one edit at the end
+        m.payload[:] = out.getvalue()
+
+    _JSON_WEIRD = ("[" * 100_000 + "]" * 100_000, "[" * 300 + "]" * 300, "9" * 5000, "1.5", "1e400", "NaN", "null",
+                   "[]", "{}", '"\\ud800"', '"\\u001b[2J"', "true", "-1", str(1 << 64), "[null]", '{"a": null}', '""')
+
+    def _json_node(self, m: Mutant) -> None:
+        """Replace one value (or drop one key) of a JSON document; raw JSON text, so any depth or length fits."""
+        import json
+
+        try:
+            data = json.loads(bytes(m.payload))
+        except ValueError:
+            return
+        paths: list[tuple[Any, ...]] = []
+        stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+        while stack:
+            path, value = stack.pop()
+            paths.append(path)
+            if isinstance(value, dict):
+                stack.extend(((*path, k), v) for k, v in value.items())
+            elif isinstance(value, list):
+                stack.extend(((*path, i), v) for i, v in enumerate(value))
+        path = self.rng.choice(paths[1:] or paths)
+        if not path:
+            return
+        parent = data
+        for key in path[:-1]:
+            parent = parent[key]
+        marker = "\u0001MARK\u0001"
+        if isinstance(parent, dict) and self.rng.random() < 0.1:
+            del parent[path[-1]]
+            text = json.dumps(data)
+        else:
+            parent[path[-1]] = marker
+            text = json.dumps(data).replace(json.dumps(marker), self.rng.choice(self._JSON_WEIRD))
+        m.edits.append((0, len(text.encode()) - len(m.payload)))
+        m.payload[:] = text.encode()
+
     def _field(self, m: Mutant, seed: Seed, donors: Sequence[Seed]) -> None:
         """Re-encode one device section (or snapshot item) with one value changed: well-formed bytes, odd content."""
+        if seed.kind == "schema" and not m.ops:
+            self._json_node(m)
+            return
         if m.ops or not seed.units:  # units are offsets into the unmutated payload
             self._inflate(m, seed, donors)
             return

@@ -13,7 +13,9 @@ runs it and turns what happened into an outcome (``ok`` or the name of the
   as a QEMU stream; ...);
 * ``time``: more than ``TIME_BASE + TIME_PER_BYTE * size`` seconds (checked
   again without tracing before it counts), or the hard alarm went off;
-* ``memory``: a tracemalloc peak over ``MEMORY_BASE + MEMORY_FACTOR * size``.
+* ``memory``: a tracemalloc peak over ``MEMORY_BASE + MEMORY_FACTOR * size``,
+  and never over ``MEMORY_CAP`` whatever the size (issue 12: no input may
+  take more than 300 MB).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import signal
+import stat
 import tempfile
 import time
 import traceback
@@ -34,7 +38,10 @@ from pathlib import Path
 from devices import DEFAULT_REGISTRY
 from streams.qemu import StreamReader, StreamWriter, check_stream, summarize
 from streams.qemu.files import open_stream
-from streams.selfdesc import SnapshotReader, read_index, read_records, write_records
+from streams.qemu.extract import extract_stream
+from streams.selfdesc import SnapshotReader, UnsafeTargetError, convert, read_index, read_records, write_records
+from vmstate.compat import SchemaSet, compare_sets, load_schema, schema_from_json
+from vmstate.compat._json_input import parse_json
 from vmstate.diff import diff_files
 from vmstate.diff.compare import compare_images
 from vmstate.diff.image import StreamImage, collect
@@ -69,6 +76,7 @@ HARD_STOP = 5.0
 #: bytes any input may allocate at its peak, plus a multiple of its size
 MEMORY_BASE = 16 << 20
 MEMORY_FACTOR = 40
+MEMORY_CAP = 300 << 20
 _ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -236,6 +244,99 @@ def _files(data: bytes, original: bytes) -> None:
             raise errors[0]
 
 
+class _Schemas:
+    """The schema set of each unmutated schema input, read once."""
+
+    @staticmethod
+    @lru_cache(maxsize=8)
+    def of(data: bytes) -> SchemaSet:
+        return schema_from_json(parse_json(data, "original"), "original", checked=True)
+
+
+def _compat_diff(data: bytes, original: bytes) -> None:
+    """``vmstate compat diff ORIGINAL INPUT`` without the files: read, compare, render as text and JSON."""
+    with tempfile.TemporaryDirectory(prefix="vmstate-fuzz-") as tmp:
+        path = Path(tmp) / "input.json"
+        path.write_bytes(data)
+        new = load_schema(path)
+    report = compare_sets(_Schemas.of(original), new)
+    report.render("warning", show_info=True)
+    json.dumps(report.as_json("warning"))
+    if data == original and report.exit_code("warning") != 0:
+        raise PropertyViolation("a schema is incompatible with itself")
+
+
+def _extract(data: bytes, _original: bytes) -> None:
+    """``vmstate extract INPUT DIR``: on success DIR holds state.json and every block's file; on error nothing."""
+    with tempfile.TemporaryDirectory(prefix="vmstate-fuzz-") as tmp:
+        target = Path(tmp) / "out"
+        try:
+            summary = extract_stream(io.BytesIO(data), target, descriptions=DEFAULT_REGISTRY)
+        except VMStateError:
+            left = sorted(p.name for p in Path(tmp).iterdir())
+            if left:
+                raise PropertyViolation(f"extract failed but left {left}") from None
+            raise
+        left = sorted(p.name for p in Path(tmp).iterdir())
+        files = sorted(f"ram/{p.name}" for p in (target / "ram").iterdir())
+        if left != ["out"] or sorted(summary["ram_files"].values()) != files:
+            raise PropertyViolation(f"extract succeeded but left {left}, block files {files}")
+
+
+#: what ``convert``'s TARGET may be: regular files are replaced, symlinks to them written through, the rest refused
+_OUTPUT_KINDS = ("absent", "regular", "link-to-regular", "dangling-link", "fifo", "directory", "link-to-fifo")
+
+
+def _make_output(directory: Path, kind: str) -> Path:
+    target = directory / "out.msgpack"
+    if kind == "regular":
+        target.write_bytes(b"old")
+    elif kind == "link-to-regular":
+        (directory / "real").write_bytes(b"old")
+        target.symlink_to(directory / "real")
+    elif kind == "dangling-link":
+        target.symlink_to(directory / "nowhere")
+    elif kind in ("fifo", "link-to-fifo"):
+        os.mkfifo(directory / "fifo")
+        if kind == "fifo":
+            os.rename(directory / "fifo", target)
+        else:
+            target.symlink_to(directory / "fifo")
+    elif kind == "directory":
+        target.mkdir()
+    return target
+
+
+def _convert_target(data: bytes, _original: bytes) -> None:
+    """``vmstate convert INPUT TARGET`` into every kind of TARGET: only regular files are ever replaced."""
+    with tempfile.TemporaryDirectory(prefix="vmstate-fuzz-") as tmp:
+        source = Path(tmp) / "input.mig"
+        source.write_bytes(data)
+        kind = _OUTPUT_KINDS[len(data) % len(_OUTPUT_KINDS)]
+        outputs = Path(tmp) / "outputs"
+        outputs.mkdir()
+        target = _make_output(outputs, kind)
+        before = {p.name: (p.lstat().st_mode, p.lstat().st_ino) for p in outputs.iterdir()}
+        try:
+            convert(source, target, "msgpack", descriptions=DEFAULT_REGISTRY)
+        except UnsafeTargetError:
+            if kind in ("absent", "regular", "link-to-regular"):
+                raise PropertyViolation(f"convert refused a {kind} target") from None
+            after = {p.name: (p.lstat().st_mode, p.lstat().st_ino) for p in outputs.iterdir()}
+            if after != before:
+                raise PropertyViolation(f"convert refused a {kind} target but changed it: {before} -> {after}") from None
+            raise
+        except VMStateError:
+            if [p.name for p in outputs.iterdir() if p.name.endswith(".tmp")]:
+                raise PropertyViolation("a failed convert left a temporary file") from None
+            raise
+        if kind not in ("absent", "regular", "link-to-regular"):
+            raise PropertyViolation(f"convert replaced a {kind} target")
+        written = outputs / "real" if kind == "link-to-regular" else target
+        if not stat.S_ISREG(written.lstat().st_mode) or (kind == "link-to-regular" and not target.is_symlink()):
+            raise PropertyViolation(f"convert into a {kind} target did not write a regular file through it")
+
+
 _SNAPSHOTS = ("msgpack", "cbor", "json")
 TARGETS: dict[str, Target] = {
     t.name: t
@@ -246,6 +347,9 @@ TARGETS: dict[str, Target] = {
         *(Target(f"snapshot-{codec}", (codec,), _snapshot) for codec in _SNAPSHOTS),
         Target("diff", ("qemu",), _diff),
         Target("files", ("gzip", "xz"), _files),
+        Target("compat-diff", ("schema",), _compat_diff),
+        Target("extract", ("qemu",), _extract),
+        Target("convert-target", ("qemu",), _convert_target),
     )
 }
 
@@ -271,7 +375,7 @@ def time_budget(size: int) -> float:
 
 
 def memory_budget(size: int) -> int:
-    return MEMORY_BASE + MEMORY_FACTOR * size
+    return min(MEMORY_BASE + MEMORY_FACTOR * size, MEMORY_CAP)
 
 
 @contextlib.contextmanager

@@ -291,7 +291,9 @@ def extract(ctx: click.Context, stream: Path, directory: Path) -> None:
     state.json is the decoding 'dump --json' prints (less the content
     digests); each RAM block becomes a sparse file of the block's length
     holding its pages at their offsets.
-    DIRECTORY must not exist; it appears only once extraction succeeded.
+    DIRECTORY must not exist; it appears only once extraction succeeded
+    (built as DIRECTORY.incomplete-XXXXXXXX, which a killed run leaves and
+    the next run removes).
     """
 
     def action() -> int:
@@ -326,8 +328,10 @@ def convert(ctx: click.Context, source: Path, target: Path, to: str | None) -> N
 
     SOURCE is a QEMU stream (plain, xz or gzip) or a snapshot; which one is
     detected.  TARGET is replaced atomically: if anything fails it keeps its
-    old content.  Converting a stream to a snapshot and back gives QEMU's
-    bytes exactly.
+    old content.  Only a regular file is replaced (a symlink to one is
+    written through); a device node, FIFO, directory or dangling symlink is
+    refused.  Converting a stream to a snapshot and back gives QEMU's bytes
+    exactly.
     """
 
     def action() -> int:

@@ -118,7 +118,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.chmod(fd, os.stat(target).st_mode & 0o7777)
         with _NamedWriter(fd, target) as file:
-            yield file
+            yield file  # type: ignore[misc]
             file.flush()
             try:
                 os.fsync(file.fileno())

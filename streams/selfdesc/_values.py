@@ -77,7 +77,7 @@ def _record(plain: Any, path: Path, depth: int) -> Record:
     if depth < 0:
         raise LimitExceededError("values nest deeper than limits.max_depth allows", path=path)
     if "version" not in plain or "fields" not in plain or not set(plain) <= _RECORD_KEYS:
-        raise MalformedError(f"a record map has the keys version, fields[, subsections], not {sorted(plain)}", path=path)
+        raise MalformedError(f"a record map has the keys version, fields[, subsections], not {sorted(plain, key=repr)}", path=path)
     version = plain["version"]
     if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < 1 << 32:
         raise MalformedError(f"record version {version!r} is not a u32", path=path)

@@ -79,7 +79,7 @@ class _NamedWriter(io.BufferedWriter):
     """A buffered file whose write errors name the target, not an anonymous temporary file."""
 
     def __init__(self, fd: int, target: Path) -> None:
-        super().__init__(io.FileIO(fd, "wb"))
+        super().__init__(os.fdopen(fd, "wb", buffering=0))
         self.target = target
 
     def write(self, data: bytes) -> int:  # type: ignore[override]
@@ -91,6 +91,12 @@ class _NamedWriter(io.BufferedWriter):
     def flush(self) -> None:
         try:
             super().flush()
+        except OSError as error:
+            raise _named(error, self.target) from None
+
+    def close(self) -> None:
+        try:
+            super().close()  # flushes what a failed write left in the buffer: it may fail again
         except OSError as error:
             raise _named(error, self.target) from None
 

@@ -12,13 +12,16 @@ shapes, sizes and counts are checked and errors name the JSON path.
 
 from __future__ import annotations
 
+import json
+import re
+from itertools import accumulate
 from typing import Any
 
 from .description import Array, Bool, Buffer, Description, Field, Int, Items, Kind, Struct, Unused
 from .errors import LimitExceededError, MalformedError
 from .limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["description_from_vmdesc", "vmdesc_body_size", "vmdesc_from_description", "OLD_STYLE_VERSION"]
+__all__ = ["parse_vmdesc", "check_name", "description_from_vmdesc", "vmdesc_body_size", "vmdesc_from_description", "OLD_STYLE_VERSION"]
 
 #: version window of a description built for a ``save_state`` section: its vmdesc names no version
 OLD_STYLE_VERSION = 0xFFFFFFFF
@@ -42,6 +45,48 @@ _INT_TYPES: dict[str, tuple[int, bool]] = {
 }
 
 
+_STRING = re.compile(rb'"[^"]*"')
+#: brackets as +1 / -1 (signed bytes), everything else deleted
+_DEPTH_STEPS = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def parse_vmdesc(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, offset: int | None = None) -> dict[str, Any]:
+    """Parse a vmdesc JSON trailer into a dict; ``offset`` is where ``raw`` starts in the stream.
+
+    Size, number of values and nesting depth are checked on the bytes before
+    anything is parsed, so a hostile trailer costs neither a ``RecursionError``
+    nor memory (parsed JSON takes up to ~25 times its size).
+    """
+    if len(raw) > limits.max_vmdesc:
+        raise LimitExceededError(f"vmdesc of {len(raw)} bytes exceeds limits.max_vmdesc = {limits.max_vmdesc}", offset=offset)
+    # Outside strings JSON has no quote or backslash: drop escaped backslashes
+    # and quotes (left to right, as a JSON parser pairs them), then the strings.
+    bare = _STRING.sub(b'""', raw.replace(b"\\\\", b"").replace(b'\\"', b""))
+    items = 1 + bare.count(b",") + bare.count(b"[") + bare.count(b"{")
+    if items > limits.max_vmdesc_items:
+        raise LimitExceededError(
+            f"vmdesc of about {items} JSON values exceeds limits.max_vmdesc_items = {limits.max_vmdesc_items}", offset=offset
+        )
+    depth = max(accumulate(memoryview(bare.translate(_DEPTH_STEPS, _NOT_BRACKETS)).cast("b")), default=0)
+    del bare
+    if depth > limits.max_vmdesc_depth:
+        raise LimitExceededError(
+            f"vmdesc JSON nests {depth} deep, deeper than limits.max_vmdesc_depth = {limits.max_vmdesc_depth}", offset=offset
+        )
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        at = None if offset is None else offset + error.start
+        raise MalformedError(f"vmdesc trailer is not UTF-8: {error.reason}", offset=at) from None
+    except ValueError as error:
+        at = None if offset is None else offset + len(raw.decode("utf-8")[: getattr(error, "pos", 0)].encode())
+        raise MalformedError(f"vmdesc trailer is not JSON: {getattr(error, 'msg', error)}", offset=at) from None
+    if not isinstance(value, dict):
+        raise MalformedError("vmdesc trailer is not a JSON object", offset=offset)
+    return value
+
+
 def _bad(message: str, where: str) -> MalformedError:
     return MalformedError(f"vmdesc {where}: {message}")
 
@@ -52,7 +97,17 @@ def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = obj[key]
     if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
         raise _bad(f"{key!r} has the wrong type", where)
+    if isinstance(value, str):
+        check_name(value, f"{where}.{key}")
     return value
+
+
+def check_name(value: str, where: str) -> None:
+    """Refuse a string that cannot be written as UTF-8 (JSON's ``\\ud800`` escapes make lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _bad(f"{value[error.start]!r} at position {error.start} is a lone surrogate", where) from None
 
 
 def _count(obj: dict[str, Any], key: str, limit: int, limit_name: str, where: str) -> int:

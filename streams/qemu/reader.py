@@ -31,7 +31,7 @@ from vmstate.errors import (
     VersionError,
 )
 from vmstate.limits import DEFAULT_LIMITS, Limits
-from vmstate.vmdesc import description_from_vmdesc
+from vmstate.vmdesc import check_name, description_from_vmdesc
 from vmstate.wire import ByteReader
 
 from .configuration import CONFIGURATION, capabilities_of, page_size_of
@@ -66,6 +66,8 @@ DEFAULT_PAGE_SIZE = 4096
 _RAM_VERSION = 4
 #: bytes after a section that tell whether a boundary follows (footer + longest header)
 _LOOKAHEAD = 5 + 1 + 4 + 1 + 255 + 4 + 4
+#: bytes of trailing data (after EOF and vmdesc) per ``TrailingData`` record
+_TRAILING_CHUNK = 1 << 20
 
 
 class StreamReader:
@@ -89,14 +91,19 @@ class StreamReader:
         self.vmdesc: dict | None = None  # type: ignore[type-arg]
         if self._trailer is not None and self._trailer.vmdesc is not None:
             try:
-                self.vmdesc = VmDescription(self._trailer.vmdesc).parsed()
+                self.vmdesc = VmDescription(self._trailer.vmdesc).parsed(limits, self._vmdesc_offset)
             except DecodeError as error:
-                error.add_context(offset=self._trailer.eof_offset + 6, section="vmdesc")
+                error.add_context(offset=self._vmdesc_offset, section="vmdesc")
                 raise
         self.page_size = page_size or self._vmdesc_page_size() or DEFAULT_PAGE_SIZE
         self._explicit_page_size = page_size is not None or self._vmdesc_page_size() is not None
         self._vmdesc_devices = self._index_vmdesc()
         self._footers = False
+
+    @property
+    def _vmdesc_offset(self) -> int | None:
+        """Where the vmdesc JSON starts (after EOF, 06 and the be32 length)."""
+        return None if self._trailer is None else self._trailer.eof_offset + 6
 
     def _vmdesc_page_size(self) -> int | None:
         value = (self.vmdesc or {}).get("page_size")
@@ -105,12 +112,26 @@ class StreamReader:
     def _index_vmdesc(self) -> dict[tuple[str, int], list[dict]]:  # type: ignore[type-arg]
         index: dict[tuple[str, int], list[dict]] = {}  # type: ignore[type-arg]
         devices = (self.vmdesc or {}).get("devices", [])
+        where = self._vmdesc_offset
         if not isinstance(devices, list):
-            raise MalformedError("vmdesc 'devices' is not a list", section="vmdesc")
-        for entry in devices:
-            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                key = (entry["name"], entry.get("instance_id"))
-                index.setdefault(key, []).append(entry)  # type: ignore[arg-type]
+            raise MalformedError("vmdesc 'devices' is not a list", offset=where, section="vmdesc")
+        for i, entry in enumerate(devices):
+            # migration/savevm.c vmstate_save: every entry names its section and instance
+            if not isinstance(entry, dict):
+                raise MalformedError(f"vmdesc devices[{i}] is not an object", offset=where, section="vmdesc")
+            name, instance_id = entry.get("name"), entry.get("instance_id")
+            if not isinstance(name, str):
+                raise MalformedError(f"vmdesc devices[{i}].name is not a string", offset=where, section="vmdesc")
+            if not isinstance(instance_id, int) or isinstance(instance_id, bool) or not 0 <= instance_id < 1 << 32:
+                raise MalformedError(
+                    f"vmdesc devices[{i}].instance_id is not a 32-bit unsigned integer", offset=where, section="vmdesc"
+                )
+            try:
+                check_name(name, f"devices[{i}].name")
+            except DecodeError as error:
+                error.add_context(offset=where, section="vmdesc")
+                raise
+            index.setdefault((name, instance_id), []).append(entry)
         return index
 
     def __iter__(self) -> Iterator[StreamRecord]:

@@ -8,13 +8,13 @@ memory bounded whatever the guest's size.
 from __future__ import annotations
 
 import enum
-import json
 from typing import Any, Iterator, Union
 
 import attrs
 
 from vmstate.description import Description, Record
-from vmstate.errors import MalformedError
+from vmstate.limits import DEFAULT_LIMITS, Limits
+from vmstate.vmdesc import parse_vmdesc
 
 __all__ = [
     "SectionType",
@@ -270,20 +270,14 @@ class VmDescription:
 
     raw: bytes
 
-    def parsed(self) -> dict[str, Any]:
-        """Parse the JSON; bad JSON is a ``MalformedError``."""
-        try:
-            value = json.loads(self.raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise MalformedError(f"vmdesc trailer is not JSON: {error}") from None
-        if not isinstance(value, dict):
-            raise MalformedError("vmdesc trailer is not a JSON object")
-        return value
+    def parsed(self, limits: Limits = DEFAULT_LIMITS, offset: int | None = None) -> dict[str, Any]:
+        """Parse the JSON within ``limits`` (``vmstate.vmdesc.parse_vmdesc``); ``offset``: where the JSON starts."""
+        return parse_vmdesc(self.raw, limits=limits, offset=offset)
 
 
 @attrs.frozen
 class TrailingData:
-    """Bytes after the end of the stream that QEMU's loader ignores."""
+    """Bytes after the end of the stream that QEMU's loader ignores (the reader yields them 1 MiB at a time)."""
 
     data: bytes
 

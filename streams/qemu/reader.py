@@ -271,11 +271,14 @@ class StreamReader:
                     offset=start,
                     section="vmdesc",
                 )
-            yield VmDescription(r.read(length))
-        rest = r.peek(self._limits.max_section_body + 1)
-        if len(rest) > self._limits.max_section_body:
-            raise LimitExceededError("more trailing data than limits.max_section_body", offset=r.offset)
-        if rest:
+            trailer = self._trailer
+            if trailer is not None and trailer.vmdesc is not None and trailer.eof_offset + 1 == start:
+                r.skip(length)  # the trailer locator already holds these bytes
+                yield VmDescription(trailer.vmdesc)
+            else:
+                yield VmDescription(r.read(length))
+        # Whatever follows (QEMU's loader never reads it) is streamed, a chunk at a time.
+        while rest := r.peek(_TRAILING_CHUNK):
             r.skip(len(rest))
             yield TrailingData(rest)
 

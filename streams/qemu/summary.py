@@ -115,7 +115,7 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
         elif isinstance(record, Command):
             out.setdefault("commands", []).append({"command": record.command, "data": record.data.hex()})
         elif isinstance(record, TrailingData):
-            out["trailing_bytes"] = len(record.data)
+            out["trailing_bytes"] = out.get("trailing_bytes", 0) + len(record.data)
     out["ram"] = [b.as_json() for b in blocks.values()]
     out["iterative_sections"] = sorted(set(idstrs.values()) - {s["idstr"] for s in out["sections"]})
     if htab_chunks:

@@ -1,10 +1,12 @@
 """Find the EOF byte and the vmdesc JSON trailer from the end of a file.
 
 QEMU writes ``00`` (EOF), then optionally ``06`` + be32 length + JSON, and the
-file ends there.  JSON holds no NUL byte, so the last NUL of the file is the
-EOF byte when a trailer is present; otherwise the file's last byte is it.
-Reading from the end needs a seekable file; the window grows only as far as
-``limits.max_vmdesc``.
+file ends there (migration/savevm.c, ``qemu_savevm_state_complete_precopy``).
+JSON holds no NUL byte, so the last NUL of the file is the EOF byte when a
+trailer is present; otherwise the file's last byte is it.  Reading from the
+end needs a seekable file; it is read backwards a chunk at a time, no further
+than ``limits.max_vmdesc`` bytes from the end, and only the vmdesc itself is
+kept.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from vmstate.limits import Limits
 
 __all__ = ["Trailer", "locate_trailer"]
 
-_FIRST_WINDOW = 1 << 20
+_CHUNK = 1 << 20
+#: the vmdesc marker byte and its be32 length, between the EOF byte and the JSON
+_HEAD = 1 + 4
 
 
 @attrs.frozen
@@ -33,30 +37,38 @@ def locate_trailer(file: BinaryIO, limits: Limits) -> Trailer | None:
     """Locate EOF and vmdesc in a seekable file; None if the end is not a valid one."""
     size = file.seek(0, os.SEEK_END)
     try:
-        window = _FIRST_WINDOW
-        while True:
-            start = max(0, size - window)
-            file.seek(start)
-            tail = file.read(size - start)
-            nul = tail.rfind(b"\x00")
-            if nul >= 0:
-                # The be32 length after 06 may hold NULs itself, so the EOF
-                # byte is the last NUL or up to five bytes before it.
-                for eof in range(nul, max(nul - 6, -1), -1):
-                    found = _check(start + eof, tail[eof:], size)
-                    if found is not None:
-                        return found
-                return None
-            if start == 0 or window > limits.max_vmdesc + 6:
-                return None
-            window *= 4
+        nul = last_nul(file, size, limits.max_vmdesc + _HEAD + 1)
+        if nul is None:
+            return None
+        # The be32 length after 06 may hold NULs itself, so the EOF byte is
+        # the last NUL or up to five bytes before it.
+        first = max(0, nul - _HEAD)
+        file.seek(first)
+        near = file.read(nul + 1 + _HEAD - first)
+        for eof in range(nul, first - 1, -1):
+            if eof == size - 1:
+                return Trailer(eof, None)
+            head = near[eof - first : eof - first + 1 + _HEAD]
+            length = size - eof - 1 - _HEAD
+            if len(head) == 1 + _HEAD and head[1] == 0x06 and int.from_bytes(head[2:], "big") == length:
+                if length > limits.max_vmdesc:
+                    return None  # the reader reaches it and names the limit
+                file.seek(eof + 1 + _HEAD)
+                return Trailer(eof, file.read(length))
+        return None
     finally:
         file.seek(0)
 
 
-def _check(eof_offset: int, rest: bytes, size: int) -> Trailer | None:
-    if len(rest) == 1:
-        return Trailer(eof_offset, None)
-    if len(rest) >= 6 and rest[1] == 0x06 and int.from_bytes(rest[2:6], "big") == size - eof_offset - 6:
-        return Trailer(eof_offset, rest[6:])
+def last_nul(file: BinaryIO, size: int, distance: int) -> int | None:
+    """Offset of the last NUL byte among the file's last ``distance`` bytes, reading a chunk at a time."""
+    end = size
+    limit = max(0, size - distance)
+    while end > limit:
+        start = max(limit, end - _CHUNK)
+        file.seek(start)
+        found = file.read(end - start).rfind(b"\x00")
+        if found >= 0:
+            return start + found
+        end = start
     return None

@@ -9,6 +9,7 @@ naming the offset.
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import BinaryIO
 
@@ -103,6 +104,39 @@ class ByteReader:
         if self._pos + n > len(self._buf):
             self._fill(n)
         return self._buf[self._pos : self._pos + n]
+
+    def peek_at(self, ahead: int, n: int) -> bytes:
+        """Return up to ``n`` bytes from ``ahead`` bytes past the current position, consuming nothing.
+
+        Unlike ``peek(ahead + n)`` the bytes in between are not buffered: a
+        seekable file is read there directly, so a scan through a long body
+        holds one window at a time.
+        """
+        start = self._pos + ahead
+        have = self._buf[start : start + n]
+        if len(have) == n or self._file is None or not self._file.seekable():
+            return have if len(have) == n or self._file is None else self.peek(ahead + n)[ahead:]
+        here = self._file.tell()  # the file position of the buffer's end
+        try:
+            self._file.seek(here + max(0, start - len(self._buf)))
+            rest = self._file.read(n - len(have))
+        finally:
+            self._file.seek(here)
+        return have + rest
+
+    def read_once(self, n: int) -> bytes:
+        """Consume exactly ``n`` bytes, copying a long run only once (it is read from a seekable file directly)."""
+        if n <= self._available() + _MAX_READ or self._file is None or self._pins or not self._file.seekable():
+            return self.read(n)
+        start = self.offset
+        position = self._file.tell() - self._available()
+        left = self._file.seek(0, os.SEEK_END) - position
+        if left < n:  # asked for more than the file holds: never allocate that
+            self._file.seek(position + self._available())
+            raise TruncatedError(f"expected {n} bytes, got {left}", offset=start)
+        self._file.seek(position)  # the buffered bytes go back to the file: one read copies them once
+        self._buf, self._base, self._pos = b"", start + n, 0
+        return self._file.read(n)
 
     def skip(self, n: int) -> None:
         """Consume ``n`` bytes without keeping them."""

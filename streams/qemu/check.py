@@ -40,6 +40,24 @@ def first_difference(a: bytes, b: bytes) -> int | None:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
+def _compare(data: bytes, original: BinaryIO, compare: bool) -> int | None:
+    """Read ``len(data)`` bytes of ``original`` a chunk at a time (a long raw body is not copied whole).
+
+    Returns where they first differ from ``data``, if ``compare``.
+    """
+    found: int | None = None
+    for start in range(0, len(data) or 1, _COMPARE_CHUNK):
+        part = data if len(data) <= _COMPARE_CHUNK else data[start : start + _COMPARE_CHUNK]
+        expected = original.read(len(part))
+        if compare and found is None:
+            at = first_difference(part, expected)
+            found = None if at is None else start + at
+    return found
+
+
+_COMPARE_CHUNK = 1 << 20
+
+
 @attrs.define
 class SectionReport:
     """Bytes of one section's body decoded into named fields or kept raw."""
@@ -104,8 +122,7 @@ def check_stream(
     current: SectionReport | None = None
     for record in StreamReader(source, descriptions=descriptions, limits=limits, batch_pages=True):
         data = encode_record(record)
-        expected = original.read(len(data))
-        at = first_difference(data, expected) if report.identical else None
+        at = _compare(data, original, report.identical)
         if at is not None:
             report.identical = False
             report.first_difference = report.size + at

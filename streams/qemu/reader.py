@@ -360,4 +360,4 @@ class StreamReader:
         self, r: ByteReader, section_id: int, used_ids: set[int], started: dict[int, str], reason: str
     ) -> RawBody:
         length = find_body_end(r, section_id, self._scan_context(used_ids, started), self._limits)
-        return RawBody(r.read(length), reason)
+        return RawBody(r.read_once(length), reason)

@@ -18,8 +18,7 @@ tests check the scan against vmdesc-derived boundaries on real streams.
 
 from __future__ import annotations
 
-import re
-from typing import Iterator
+from typing import Callable
 
 import attrs
 
@@ -32,6 +31,8 @@ from .records import SectionType
 __all__ = ["ScanContext", "find_body_end", "is_boundary"]
 
 _FIRST_WINDOW = 1 << 16
+#: the scan's window grows from 64 KiB to this, and stays there
+_MAX_WINDOW = 1 << 22
 _MAX_HEADER = 1 + 4 + 1 + 255 + 4 + 4
 _MAX_PLAUSIBLE_VERSION = 0xFFFF
 
@@ -87,50 +88,115 @@ def is_boundary(reader: ByteReader, section_id: int, ctx: ScanContext) -> bool:
 
 
 def find_body_end(reader: ByteReader, section_id: int, ctx: ScanContext, limits: Limits) -> int:
-    """Return the length of the body starting at the reader's offset (nothing is consumed)."""
+    """Return the length of the body starting at the reader's offset (nothing is consumed).
+
+    The body is scanned one window at a time (``ByteReader.peek_at``): memory
+    stays at a window whatever the body's length, and the candidates are
+    found by ``bytes.find`` or one regular expression, not byte by byte.
+    """
     base = reader.offset
     if ctx.eof_offset is not None and base > ctx.eof_offset:
         raise UnknownSectionError("section starts after the end of the device state", offset=base)
     footer = bytes((SectionType.FOOTER,)) + section_id.to_bytes(4, "big")
+    # room for a boundary (footer and the longest header) straddling a window's end
+    overlap = _MAX_HEADER + len(footer)
     window = _FIRST_WINDOW
-    scanned = 0
+    ahead = 0
     while True:
-        buf = reader.peek(window)
-        at_end = len(buf) < window
-        # Leave room for a header straddling the window's end unless at the end.
-        stop = len(buf) if at_end else len(buf) - _MAX_HEADER - len(footer)
-        for p in _candidates(buf, scanned, stop, footer if ctx.footers else None):
+        buf = reader.peek_at(ahead, window + overlap)
+        at_end = len(buf) < window + overlap
+        stop = len(buf) if at_end else window
+        for p in _candidates(buf, stop, footer if ctx.footers else None, base + ahead, at_end, ctx):
             nxt = p + len(footer) if ctx.footers else p
-            if nxt < len(buf) and _plausible_start(buf, nxt, base, at_end, ctx):
-                if p > limits.max_section_body:
+            if nxt < len(buf) and _plausible_start(buf, nxt, base + ahead, at_end, ctx):
+                if ahead + p > limits.max_section_body:
                     raise LimitExceededError(
-                        f"section body of {p} bytes exceeds limits.max_section_body = {limits.max_section_body}",
+                        f"section body of {ahead + p} bytes exceeds limits.max_section_body = {limits.max_section_body}",
                         offset=base,
                     )
-                return p
+                return ahead + p
         if at_end:
             raise UnknownSectionError(
                 "no description for this section and no section boundary found after it", offset=base
             )
-        if stop > limits.max_section_body:
+        ahead += stop
+        if ahead > limits.max_section_body:
             raise LimitExceededError(
                 f"no section boundary within limits.max_section_body = {limits.max_section_body} bytes",
                 offset=base,
             )
-        scanned = max(stop, 0)
-        window = min(window * 4, limits.max_section_body + _MAX_HEADER + len(footer) + 1)
+        window = min(window * 4, _MAX_WINDOW)
 
 
-_SECTION_BYTES = re.compile(rb"[\x00-\x04]")
+def _table(accept: Callable[[int], bool]) -> bytes:
+    return bytes(1 if accept(b) else 0 for b in range(256))
 
 
-def _candidates(buf: bytes, start: int, stop: int, footer: bytes | None) -> Iterator[int]:
-    """Positions in ``buf[start:stop]`` where a boundary may begin, in order."""
+_START_FULL = _table(lambda b: b in (SectionType.START, SectionType.FULL))
+_PRINTABLE = _table(lambda b: 0x20 <= b < 0x7F)
+_NONZERO = _table(lambda b: b != 0)
+_PART_END = _table(lambda b: b in (SectionType.PART, SectionType.END))
+#: started sections up to which PART/END candidates are found by one ``bytes.find`` per id and type
+_FIND_PER_ID = 8
+
+
+def _header_candidates(buf: bytes, stop: int) -> list[int]:
+    """Offsets of START/FULL bytes followed by a non-zero idstr length and a printable idstr byte.
+
+    One byte-class mask per condition, shifted into place and ANDed as big
+    integers: C speed whatever the body holds.
+    """
+    starts = buf.translate(_START_FULL)
+    if starts.find(1, 0, stop) < 0:
+        return []
+    n = len(buf)
+    mask = (
+        int.from_bytes(starts, "big")
+        & int.from_bytes(buf.translate(_NONZERO), "big") << 40  # the idstr length, 5 bytes on
+        & int.from_bytes(buf.translate(_PRINTABLE), "big") << 48  # its first byte, 6 bytes on
+    ).to_bytes(n, "big")
+    return _ones(mask, stop)
+
+
+def _ones(mask: bytes, stop: int) -> list[int]:
+    found = []
+    p = mask.find(1, 0, stop)
+    while p >= 0:
+        found.append(p)
+        p = mask.find(1, p + 1, stop)
+    return found
+
+
+def _finds(buf: bytes, needle: bytes, stop: int) -> list[int]:
+    found = []
+    p = buf.find(needle, 0, stop + len(needle) - 1)
+    while 0 <= p < stop:
+        found.append(p)
+        p = buf.find(needle, p + 1, stop + len(needle) - 1)
+    return found
+
+
+def _candidates(buf: bytes, stop: int, footer: bytes | None, base: int, at_end: bool, ctx: ScanContext) -> list[int]:
+    """Positions in ``buf[:stop]`` where a boundary may begin, in order (``base``: offset of ``buf[0]``).
+
+    Without footers (2.2 layout): START/FULL headers (``_header_candidates``),
+    PART/END of a started section, and EOF where the trailer locator put it
+    (else followed by the vmdesc marker, or the input's last byte).
+    """
     if footer is not None:
-        p = buf.find(footer, start, stop + len(footer))
-        while 0 <= p < stop:
-            yield p
-            p = buf.find(footer, p + 1, stop + len(footer))
-        return
-    for match in _SECTION_BYTES.finditer(buf, start, stop):
-        yield match.start()
+        return _finds(buf, footer, stop)
+    found = _header_candidates(buf, stop)
+    if len(ctx.started_ids) <= _FIND_PER_ID:
+        for section_id in ctx.started_ids:
+            for kind in (SectionType.PART, SectionType.END):
+                found += _finds(buf, bytes((kind,)) + section_id.to_bytes(4, "big"), stop)
+    else:
+        found += _ones(buf.translate(_PART_END), stop)
+    if ctx.eof_offset is not None:
+        if 0 <= ctx.eof_offset - base < stop:
+            found.append(ctx.eof_offset - base)
+    else:
+        found += _finds(buf, bytes((SectionType.EOF, SectionType.VMDESCRIPTION)), stop)
+        if at_end and buf[-1:] == bytes((SectionType.EOF,)):
+            found.append(len(buf) - 1)
+    return sorted(set(found))

@@ -28,6 +28,8 @@ _ZERO = int(RamFlag.ZERO)
 _PAGE = int(RamFlag.PAGE)
 #: pages gathered into one ``RamPageRun`` at most
 MAX_RUN = 256
+#: bytes looked ahead for a run: MAX_RUN 4 KiB pages, fewer larger ones (a 1 MiB page size must not read 256 MiB)
+_RUN_BYTES = MAX_RUN * (8 + 4096)
 _UNSUPPORTED = {
     RamFlag.XBZRLE: "XBZRLE-compressed pages",
     RamFlag.COMPRESS_PAGE: "zlib-compressed pages",
@@ -95,7 +97,7 @@ class RamCodec:
             head = reader.peek(8)  # look at one header before reading a run's worth ahead
             if len(head) < 8 or first.unpack(head)[0] != address | flags or address >= length:
                 return
-            ahead = reader.peek(MAX_RUN * stride)
+            ahead = reader.peek(max(1, _RUN_BYTES // stride) * stride)
             fits = min(len(ahead) // stride, max(0, (length - address) // page_size))
             headers = [h for (h,) in records.iter_unpack(memoryview(ahead)[: fits * stride])]
             expected = range(address | flags, (address + fits * page_size) | flags, page_size)

@@ -167,13 +167,13 @@ def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool, allow_un
 
     def action() -> int:
         from streams.qemu import check_stream
-        from streams.qemu.files import open_stream
+        from streams.qemu.files import open_stream_pair
 
         results: list[tuple[Path, Any]] = []
         unreadable = 0
         for path in streams:
             try:
-                with open_stream(path) as source, open_stream(path) as original:
+                with open_stream_pair(path) as (source, original):  # a compressed file is unpacked once
                     results.append((path, check_stream(source, original, descriptions=_registry())))
             except (VMStateError, OSError) as error:
                 if ctx.obj.get("debug"):

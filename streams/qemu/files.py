@@ -4,22 +4,25 @@ Migration streams are often kept compressed (``migrate "exec:xz > FILE"``,
 our own fixtures of booted guests).  xz and gzip files are recognised by
 their magic bytes and decompressed into a spooled temporary file: memory
 stays bounded (it spills to disk past 16 MiB) and the reader gets the
-seekable file it wants to find the trailer.
+seekable file it wants to find the trailer.  A full temporary directory is
+an ``OSError`` naming it, not damage in the input.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import lzma
 import shutil
 import tempfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 from vmstate.errors import MalformedError
 
-__all__ = ["open_stream", "seekable", "COMPRESSED_SUFFIXES"]
+__all__ = ["open_stream", "open_stream_pair", "seekable", "COMPRESSED_SUFFIXES"]
 
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -40,20 +43,94 @@ def open_stream(path: str | Path) -> BinaryIO:
         decompressed = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
     else:
         return raw
+    kind = "xz" if magic.startswith(_XZ_MAGIC) else "gzip"
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
     try:
         with decompressed:
-            shutil.copyfileobj(decompressed, spool, 1 << 20)
-    except (lzma.LZMAError, zlib.error, OSError, EOFError) as error:
+            while True:
+                try:
+                    chunk = decompressed.read(1 << 20)
+                except (lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError) as error:
+                    # offset: how far into the compressed file the decompressor had read
+                    offset = raw.tell() if not raw.closed else None
+                    raise MalformedError(f"{path}: cannot decompress ({kind}): {error}", offset=offset, section=kind) from None
+                if not chunk:
+                    break
+                try:
+                    spool.write(chunk)
+                except OSError as error:
+                    # the disk, not the input: say where the bytes were going
+                    raise OSError(
+                        error.errno,
+                        f"{error.strerror} while unpacking {path} into the temporary directory {tempfile.gettempdir()}"
+                        " (TMPDIR chooses another)",
+                    ) from None
+    except BaseException:
         spool.close()
-        kind = "xz" if magic.startswith(_XZ_MAGIC) else "gzip"
-        # offset: how far into the compressed file the decompressor had read
-        offset = raw.tell() if not raw.closed else None
-        raise MalformedError(f"{path}: cannot decompress ({kind}): {error}", offset=offset, section=kind) from None
+        raise
     finally:
         raw.close()
     spool.seek(0)
     return spool  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def open_stream_pair(path: str | Path) -> Iterator[tuple[BinaryIO, BinaryIO]]:
+    """Two independent handles on the bytes of ``path``, a compressed file decompressed once.
+
+    ``vmstate check`` reads a stream through one and compares with the other.
+    """
+    first = open_stream(path)
+    try:
+        second: BinaryIO = open(path, "rb") if _is_plain(first) else _Cursor(first)  # type: ignore[assignment]
+        with first, second:
+            yield first, second
+    finally:
+        first.close()
+
+
+def _is_plain(file: BinaryIO) -> bool:
+    return isinstance(file, io.BufferedReader)
+
+
+class _Cursor(io.RawIOBase):
+    """A second read position over a shared seekable file (its own position restored after each read)."""
+
+    def __init__(self, shared: BinaryIO) -> None:
+        super().__init__()
+        self._shared = shared
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:
+            here = self._shared.tell()
+            end = self._shared.seek(0, io.SEEK_END)
+            self._shared.seek(here)
+            offset += end
+        elif whence == io.SEEK_CUR:
+            offset += self._position
+        self._position = max(0, offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        here = self._shared.tell()
+        try:
+            self._shared.seek(self._position)
+            data = self._shared.read(len(buffer))
+        finally:
+            self._shared.seek(here)
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
 
 
 def seekable(source: BinaryIO) -> BinaryIO:

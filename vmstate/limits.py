@@ -22,8 +22,8 @@ class Limits:
     max_section_body: int = 256 << 20
     #: bytes of the vmdesc JSON trailer (QEMU 7.2's for a pc VM: ~100 KB, ~6 KB per vCPU)
     max_vmdesc: int = 16 << 20
-    #: JSON values in the vmdesc, counted before parsing (~7,000 for a pc VM; each costs up to ~130 bytes parsed)
-    max_vmdesc_items: int = 1_000_000
+    #: JSON values in the vmdesc, counted before parsing (~7,000 for a pc VM, ~400 per x86 vCPU; each costs up to ~130 bytes parsed)
+    max_vmdesc_items: int = 500_000
     #: nesting of JSON arrays and objects in the vmdesc (13 for a pc VM; three per level of struct nesting)
     max_vmdesc_depth: int = 192
     #: nesting depth of structs and subsections

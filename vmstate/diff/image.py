@@ -93,7 +93,8 @@ class StreamImage:
     ram: dict[str, RamBlockImage] = attrs.Factory(dict)
     page_size: int = 4096
     commands: list[tuple[int, bytes]] = attrs.Factory(list)
-    trailing: bytes = b""
+    #: the reader yields data after the end 1 MiB at a time: a bytearray grows in linear time
+    trailing: bytearray = attrs.Factory(bytearray)
     footers: bool = False
     #: idstr of every section the input had, wanted or not
     seen: set[str] = attrs.Factory(set)

@@ -38,8 +38,8 @@ CORPUS = FUZZ / "corpus"
 CRASHES = FUZZ / "crashes"
 FIXTURES = FUZZ.parent.parent / "compat_fixtures" / "streams"
 #: hypothesis examples per target: about 25 s for all of them on a busy 2-core machine
-EXAMPLES = {"qemu": 40, "qemu-batch": 30, "roundtrip": 15, "snapshot-msgpack": 40, "snapshot-cbor": 40, "snapshot-json": 40,
-            "diff": 30, "files": 40, "compat-diff": 30, "extract": 15, "convert-target": 15}
+EXAMPLES = {"qemu": 40, "qemu-batch": 30, "qemu-work": 30, "roundtrip": 15, "snapshot-msgpack": 40, "snapshot-cbor": 40,
+            "snapshot-json": 40, "diff": 30, "files": 40, "compat-diff": 30, "extract": 15, "convert-target": 15}
 
 
 @cache

@@ -17,6 +17,10 @@ a float, null, a 5,000-digit integer, a lone surrogate or a container of
 the wrong kind).  ``nest`` inserts a snapshot item of millions of nested
 empty lists (small in bytes, huge as objects); ``blockname`` renames a RAM
 block to a long name full of slashes (longer than NAME_MAX once escaped).
+The reader-side hostile classes of issue 12: ``vmdesc`` (deep nesting, wrong
+entry types, lone surrogates, a great many values), ``tail`` (data after the
+end), ``grow`` (a long run inside a section, so that its end is scanned for)
+and ``pages`` (large or odd page sizes).
 
 Schema seeds (kind ``schema``) are small parts of a real QEMU 7.2
 ``-dump-vmstate`` file and of our schema export, for ``vmstate compat diff``.
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import lzma
 import random
 import tempfile
@@ -56,12 +61,15 @@ from streams.qemu import (
     VmDescription,
     encode_record,
 )
+from streams.qemu.records import SectionType
 from streams.selfdesc import CODECS, save_snapshot, verify, write_records
 from streams.selfdesc._container import PREAMBLE_SIZE, TAIL_SIZE, ContainerWriter
 from streams.selfdesc._window import ContentWindow
 from vmstate.description import Record
 from vmstate.errors import VMStateError
 from vmstate.limits import DEFAULT_LIMITS
+
+from . import hostile
 
 __all__ = [
     "CORPUS",
@@ -324,8 +332,8 @@ class Mutator:
     """Seeded random damage: bit flips, interesting values, length inflation, deletions, insertions, splices."""
 
     OPS = ("flip", "byte", "word", "inflate", "delete", "insert", "duplicate", "splice", "truncate", "digits", "field",
-           "nest", "blockname")
-    WEIGHTS = (12, 12, 8, 12, 10, 7, 5, 5, 3, 5, 21, 2, 2)
+           "nest", "blockname", "vmdesc", "tail", "grow", "pages")
+    WEIGHTS = (12, 12, 8, 12, 10, 7, 5, 5, 3, 5, 21, 2, 2, 6, 2, 3, 1)
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
@@ -445,6 +453,105 @@ class Mutator:
                                 b"1.5", b"1e400", b"-0", b"65536", b"2147483648"))
         m.payload[at:end] = text
         m.edits.append((at, len(text) - (end - at)))
+
+    # ------------------------------------------------------------ hostile classes (issue 12, section 3)
+
+    def _vmdesc(self, m: Mutant, seed: Seed, donors: Sequence[Seed]) -> None:
+        """Rewrite the vmdesc JSON: deep nesting, entries of the wrong type, lone surrogates, a great many values."""
+        if seed.kind != "qemu" or m.ops or seed.eof < 0:  # needs the unmutated layout
+            self._digits(m, seed, donors)
+            return
+        raw = bytes(m.payload[seed.eof + 6 :]) if len(m.payload) > seed.eof + 6 else b'{"devices": []}'
+        roll = self.rng.choice(("deep", "types", "surrogate", "wide"))
+        if roll == "deep":
+            depth = self.rng.choice((DEFAULT_LIMITS.max_vmdesc_depth - 2, DEFAULT_LIMITS.max_vmdesc_depth + 1, 1000, 100_000))
+            new = raw.replace(b'"devices": [', b'"devices": [' + b"[" * depth + b"]" * depth + b",", 1)
+            new = new if new != raw else hostile.deep_json(depth)
+        elif roll == "wide":
+            count = self.rng.choice((1000, 100_000, DEFAULT_LIMITS.max_vmdesc_items + 1))
+            new = hostile.wide_json(count)
+        else:
+            try:
+                desc = json.loads(raw)
+            except ValueError:
+                desc = {"devices": []}
+            devices = desc.get("devices") if isinstance(desc, dict) else None
+            if not isinstance(devices, list) or not devices or not isinstance(devices[-1], dict):
+                new = b'{"devices": {}}'
+            elif roll == "types":
+                entry = self.rng.choice([d for d in devices if isinstance(d, dict)])
+                key = self.rng.choice(("instance_id", "name", "vmsd_name", "version", "fields", "subsections"))
+                entry[key] = self.rng.choice(([], {}, "0", True, -1, 1 << 32, None, 1.5, 10**300))
+                new = json.dumps(desc).encode()
+            else:
+                text = json.dumps(desc)
+                spots = [i for i in range(len(text) - 3) if text.startswith(': "', i)]
+                at = self.rng.choice(spots) + 3 if spots else 0
+                new = (text[:at] + self.rng.choice(("\\ud800", "\\udfff", "\\udc80x")) + text[at:]).encode()
+        m.payload[seed.eof + 1 :] = bytes((SectionType.VMDESCRIPTION,)) + len(new).to_bytes(4, "big") + new
+        m.edits.append((seed.eof + 1, len(m.payload) - len(seed.payload)))
+
+    def _tail(self, m: Mutant, seed: Seed, donors: Sequence[Seed]) -> None:
+        """Data after the end: none of it NUL (so the trailer search finds no EOF byte), or zeros, or a copy."""
+        if seed.kind != "qemu":
+            self._insert(m, seed, donors)
+            return
+        size = self.rng.choice((1, 100, 70_000, (1 << 20) + 3, 3 << 20))
+        roll = self.rng.random()
+        if roll < 0.5:
+            blob = self.rng.randbytes(size).replace(b"\x00", b"\x01")
+        elif roll < 0.75:
+            blob = bytes(size)
+        else:
+            blob = (bytes(m.payload) * (size // max(len(m.payload), 1) + 1))[:size]
+        m.edits.append((len(m.payload), len(blob)))
+        m.payload += blob
+
+    def _grow(self, m: Mutant, seed: Seed, donors: Sequence[Seed]) -> None:
+        """A long run inside one device section, so that nothing describes it and its end is scanned for."""
+        if m.ops or not seed.units or seed.kind != "qemu":
+            self._insert(m, seed, donors)
+            return
+        start, end, _ = self.rng.choice(seed.units)
+        at = self.rng.randrange(start + 1, end) if end > start + 1 else start
+        size = self.rng.choice((4096, 65_543, 1 << 20, 3 << 20))
+        roll = self.rng.random()
+        if roll < 0.4:
+            blob = bytes(size)
+        elif roll < 0.7:
+            blob = self.rng.randbytes(size)
+        else:  # dense look-alikes: START headers of a used id, PART/END bytes
+            unit = self.rng.choice((b"\x01\x00\x00\x00\x00\x01A", b"\x02\x00\x00\x00\x00", b"\x03", b"\x7e\x00\x00\x00"))
+            blob = (unit * (size // len(unit) + 1))[:size]
+        m.payload[at:at] = blob
+        m.edits.append((at, len(blob)))
+
+    def _pages(self, m: Mutant, seed: Seed, donors: Sequence[Seed]) -> None:
+        """A page size from the vmdesc that is large or odd; or a stream of large pages."""
+        if seed.kind != "qemu":
+            self._word(m, seed, donors)
+            return
+        size = self.rng.choice((1 << 16, 1 << 20, 1 << 21, 1023, 0, 3 << 12))
+        if self.rng.random() < 0.5 and 1024 <= size <= DEFAULT_LIMITS.max_page_size and not size & (size - 1):
+            new = hostile.big_page_stream(size, self.rng.choice((2, 5, 12)))
+            m.edits.append((0, len(new) - len(m.payload)))
+            m.payload[:] = new
+            return
+        text = bytes(m.payload)
+        at = text.rfind(b'"page_size": ')
+        if at < 0:
+            self._word(m, seed, donors)
+            return
+        at += len(b'"page_size": ')
+        end = at
+        while end < len(text) and 0x30 <= text[end] <= 0x39:
+            end += 1
+        number = str(size).encode()
+        m.payload[at:end] = number
+        m.edits.append((at, len(number) - (end - at)))
+        vmdesc = seed.eof + 6
+        if len(m.payload) >= vmdesc:  # keep the be32 length right
+            m.payload[seed.eof + 2 : vmdesc] = (len(m.payload) - vmdesc).to_bytes(4, "big")
 
     # ------------------------------------------------------------ structure-aware
 

@@ -1,4 +1,4 @@
-"""Run the mutation fuzzer: ``python3 -m tests.fuzz.run --inputs 100000 [--seconds N] [--target NAME]``.
+"""Run the mutation fuzzer: ``python3 -m tests.fuzz.run --inputs 100000 [--seconds N] [--target NAME] [--ops OP]``.
 
 Inputs go round-robin to the chosen targets; input ``i`` of target ``T`` is
 mutated with ``random.Random(f"{seed}/{T}/{i}")``, so any input can be made
@@ -120,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus-limit", type=int, default=30, help="minimize and keep at most this many")
     parser.add_argument("--minimize-seconds", type=float, default=15.0, help="time spent minimizing each corpus input")
     parser.add_argument("--replay", metavar="TARGET:I", help="run one input again, verbosely, and exit")
+    parser.add_argument("--ops", action="append", choices=Mutator.OPS, help="mutate with only this operation (repeatable)")
     args = parser.parse_args(argv)
+    if args.ops:
+        weights = dict(zip(Mutator.OPS, Mutator.WEIGHTS))
+        Mutator.OPS, Mutator.WEIGHTS = tuple(args.ops), tuple(weights[op] for op in args.ops)
     seeds = all_seeds()
     if args.replay:
         name, index = args.replay.rsplit(":", 1)

@@ -92,7 +92,7 @@ def find_body_end(reader: ByteReader, section_id: int, ctx: ScanContext, limits:
 
     The body is scanned one window at a time (``ByteReader.peek_at``): memory
     stays at a window whatever the body's length, and the candidates are
-    found by ``bytes.find`` or one regular expression, not byte by byte.
+    found by ``bytes.find`` and byte-class masks (``_candidates``), not byte by byte.
     """
     base = reader.offset
     if ctx.eof_offset is not None and base > ctx.eof_offset:

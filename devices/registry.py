@@ -3,6 +3,13 @@
 A section's idstr is ``<qdev path>/<vmsd name>`` for devices with a bus path
 (``0000:00:03.0/virtio-blk``) and the bare vmsd name otherwise (``timer``);
 lookups try the whole idstr, then its last component.
+
+Several descriptions may share a vmsd name: a description named
+``cpu@x86_64`` answers for ``cpu`` sections, as ``cpu@ppc64`` does; the
+section version picks between them, and where version windows overlap (the
+same vmsd with fields that only a device property turns on, e.g.
+``spapr_pci@pre-2.8``) the reader tries each in turn (``candidates``) and keeps
+the one after which the section ends.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ class Registry:
     """A set of descriptions, looked up by section idstr and version."""
 
     def __init__(self, state_classes: Iterable[type] = (), lookups: Iterable[SectionLookup] = ()) -> None:
-        self._by_name: dict[str, Description] = {}
+        self._by_name: dict[str, list[Description]] = {}
         self._lookups: list[SectionLookup] = list(lookups)
         for cls in state_classes:
             self.register(cls)
@@ -37,21 +44,34 @@ class Registry:
         self._lookups.append(lookup)
 
     def register(self, cls: type) -> None:
-        """Add a state class; its description name is the key."""
+        """Add a state class; its description name up to any ``@`` is the key (later ones are tried later)."""
         description = description_of(cls)
-        self._by_name[description.name] = description
+        self._by_name.setdefault(description.name.split("@", 1)[0], []).append(description)
+
+    def candidates(self, idstr: str, instance_id: int, version: int) -> list[Description]:
+        """Every description of ours that loads a section at ``version``, in the order to try them."""
+        found = [
+            d
+            for d in self._by_name.get(idstr) or self._by_name.get(vmsd_name_of(idstr)) or ()
+            if d.minimum_version <= version <= d.version
+        ]
+        if found:
+            return found
+        for lookup in self._lookups:
+            one = lookup(idstr, instance_id, version)
+            if one is not None:
+                return [one]
+        return []
 
     def __call__(self, idstr: str, instance_id: int, version: int) -> Description | None:
-        """The description for a section, or None if none of ours loads it."""
-        description = self._by_name.get(idstr) or self._by_name.get(vmsd_name_of(idstr))
-        if description is not None and description.minimum_version <= version <= description.version:
-            return description
-        for lookup in self._lookups:
-            found = lookup(idstr, instance_id, version)
-            if found is not None:
-                return found
-        return None
+        """The first description for a section, or None if none of ours loads it."""
+        found = self.candidates(idstr, instance_id, version)
+        return found[0] if found else None
+
+    def named(self, name: str) -> Description | None:
+        """The registered description called ``name`` (e.g. ``spapr_pci@pre-2.8``), if any."""
+        return next((d for d in self._by_name.get(name.split("@", 1)[0], ()) if d.name == name), None)
 
     def descriptions(self) -> list[Description]:
         """Every registered description, sorted by name."""
-        return [self._by_name[name] for name in sorted(self._by_name)]
+        return sorted((d for group in self._by_name.values() for d in group), key=lambda d: d.name)

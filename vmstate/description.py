@@ -259,6 +259,8 @@ class Field:
     since_version: int = 0
     #: present only when ``exists(state_view, version)`` holds (QEMU's ``_TEST``)
     exists: ExistsTest | None = attrs.field(default=None, eq=False)
+    #: the state class attribute holding the value, when ``name`` (QEMU's, e.g. ``env.regs``) is no identifier
+    attribute: str | None = None
 
     def present(self, view: Any, version: int) -> bool:
         """Decide whether this field is on the wire, as QEMU's ``field_exists``."""
@@ -301,8 +303,9 @@ class Description:
             raise DescriptionError(f"{self.name}: duplicate field names {sorted(duplicates)}")
         for sub in self.subsections:
             # QEMU's loader matches subsections by a plain prefix compare with
-            # the parent's name (migration/vmstate.c, vmstate_subsection_load).
-            if not sub.name.startswith(self.name):
+            # the parent's name (migration/vmstate.c, vmstate_subsection_load);
+            # ours may carry a variant after "@" (``cpu@x86_64``), which is no part of it.
+            if not sub.name.startswith(self.vmsd_name):
                 raise DescriptionError(
                     f"subsection {sub.name!r} must start with its parent's name {self.name!r}"
                 )
@@ -310,6 +313,11 @@ class Description:
     def layouts(self) -> tuple["Description", ...]:
         """This description, then its alternatives: the order a reader tries them in."""
         return (self, *self.alternatives)
+
+    @property
+    def vmsd_name(self) -> str:
+        """QEMU's vmsd name: the name up to a variant suffix such as ``@x86_64`` or ``@pci``."""
+        return self.name.split("@", 1)[0]
 
     def subsection(self, name: str) -> "Description | None":
         """Return the subsection called ``name``, if declared."""

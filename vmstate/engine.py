@@ -167,7 +167,7 @@ def _decode_subsections(
     scopes: Scopes,
     depth: int,
 ) -> None:
-    prefix = description.name.encode()
+    prefix = description.vmsd_name.encode()
     while True:
         head = reader.peek(2)
         if len(head) < 2 or head[0] != SUBSECTION_MARKER or head[1] < len(prefix) + 1:

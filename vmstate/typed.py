@@ -49,6 +49,8 @@ __all__ = [
     "load",
     "save",
     "struct",
+    "as_received",
+    "received_subsections",
 ]
 
 T = TypeVar("T")
@@ -61,6 +63,7 @@ class _FieldDecl:
     since_version: int
     exists: Callable[[Any, int], bool] | None
     subsection: str | None
+    name: str | None = None
 
 
 @attrs.frozen
@@ -73,6 +76,29 @@ class Subsection:
     minimum_version: int = 0
     #: name of the enclosing subsection when nested; None = the state itself
     parent: str | None = None
+
+
+#: the attribute a state class declares (``received_subsections()``) to remember which subsections it was loaded with
+RECEIVED = "received_subsections"
+
+
+def received_subsections() -> Any:
+    """Declare the (non-wire) attribute that records the subsections a state was loaded with."""
+    return attrs.field(factory=frozenset, eq=False)
+
+
+def as_received(name: str) -> NeededTest:
+    """``needed`` for a subsection QEMU sends on something the stream does not carry (a device property).
+
+    The state writes it again exactly when it was loaded with it (its class
+    declares ``received_subsections``); a state built from scratch writes none.
+    """
+
+    def needed(obj: Any) -> bool:
+        return name in getattr(obj, RECEIVED, ())
+
+    needed.__qualname__ = f"as_received({name!r})"
+    return needed
 
 
 def _default_for(kind: Kind) -> Any:
@@ -114,9 +140,14 @@ def field(
     exists: Callable[[Any, int], bool] | None = None,
     subsection: str | None = None,
     default: Any = attrs.NOTHING,
+    name: str | None = None,
 ) -> Any:
-    """Declare an attrs field with its wire kind and gating."""
-    decl = _FieldDecl(kind=kind, since_version=since_version, exists=exists, subsection=subsection)
+    """Declare an attrs field with its wire kind and gating.
+
+    ``name`` is the field's name in the description when it differs from the
+    attribute's: QEMU's own, such as ``env.regs`` or ``ar.pm1.evt.sts``.
+    """
+    decl = _FieldDecl(kind=kind, since_version=since_version, exists=exists, subsection=subsection, name=name)
     value = _default_for(kind) if default is attrs.NOTHING else default
     return attrs.field(default=value, metadata={_META: decl})
 
@@ -150,7 +181,13 @@ def state(
             if decl.subsection not in groups:
                 raise DescriptionError(f"{name}: field {attribute.name} names unknown subsection {decl.subsection!r}")
             groups[decl.subsection].append(
-                Field(name=attribute.name, kind=decl.kind, since_version=decl.since_version, exists=decl.exists)
+                Field(
+                    name=decl.name or attribute.name,
+                    kind=decl.kind,
+                    since_version=decl.since_version,
+                    exists=decl.exists,
+                    attribute=attribute.name if decl.name else None,
+                )
             )
 
         def build(sub_name: str | None) -> tuple[Description, ...]:
@@ -222,7 +259,7 @@ def _value_from_wire(kind: Kind, value: Any) -> Any:
 def _record_of(obj: Any, description: Description, version: int) -> Record:
     record = Record(version=version)
     for f in description.fields:
-        record.fields[f.name] = _value_to_wire(f.kind, getattr(obj, f.name))
+        record.fields[f.name] = _value_to_wire(f.kind, getattr(obj, f.attribute or f.name))
     for sub in description.subsections:
         assert sub.needed is not None
         if sub.needed(obj):
@@ -248,12 +285,14 @@ def to_record(obj: Any, *, version: int | None = None) -> Record:
 def _apply(obj: Any, description: Description, record: Record) -> None:
     for f in description.fields:
         if f.name in record.fields:
-            setattr(obj, f.name, _value_from_wire(f.kind, record.fields[f.name]))
+            setattr(obj, f.attribute or f.name, _value_from_wire(f.kind, record.fields[f.name]))
     for name, sub_record in record.subsections.items():
         sub = description.subsection(name)
         if sub is None:
             raise DescriptionError(f"{description.name!r} has no subsection {name!r}")
         _apply(obj, sub, sub_record)
+        if hasattr(obj, RECEIVED):
+            setattr(obj, RECEIVED, getattr(obj, RECEIVED) | {name})
 
 
 def from_record(cls: type[T], record: Record) -> T:

@@ -288,9 +288,18 @@ class StreamReader:
         assert header.idstr is not None and header.instance_id is not None and header.version is not None
         found: list[tuple[str, Description]] = []
         if self._descriptions is not None:
-            ours = self._descriptions(header.idstr, header.instance_id, header.version)
-            if ours is not None:
-                found.extend(("typed", layout) for layout in ours.layouts())
+            # a lookup may offer several descriptions of one vmsd (devices.Registry.candidates)
+            every = getattr(self._descriptions, "candidates", None)
+            # ... and say where each comes from (vmstate.compat.dump_lookup: "dump")
+            source_of = getattr(self._descriptions, "source_of", None)
+            if callable(every):
+                offered = list(every(header.idstr, header.instance_id, header.version))
+            else:
+                one = self._descriptions(header.idstr, header.instance_id, header.version)
+                offered = [] if one is None else [one]
+            for d in offered:
+                source = source_of(d) if callable(source_of) else "typed"
+                found.extend((source, layout) for layout in d.layouts())
         queue = self._vmdesc_devices.get((header.idstr, header.instance_id))
         if queue:
             entry = queue.pop(0)
@@ -306,21 +315,31 @@ class StreamReader:
     ) -> DeviceState | RawBody:
         assert header.idstr is not None and header.instance_id is not None and header.version is not None
         failure: DecodeError | None = None
+        failed_source = ""
         candidates = self._candidates(header)
         for i, (source, description) in enumerate(candidates):
             mark = r.mark()
+            misfit = False
             try:
                 record = decode(description, r, header.version, limits=self._limits)
                 # A complete decode is authoritative: the section must end here.
+                misfit = True
                 self._expect_boundary(r, header.section_id, used_ids, started, f"{source} description {description.name!r}")
             except DecodeError as error:
                 r.rewind(mark)
                 r.release(mark)
                 last = i + 1 == len(candidates)
-                if last and not isinstance(error, (UnknownSubsectionError, VersionError)):
+                # A description that does not fit this sender (a subsection or version it
+                # lacks, a layout it cannot read, or no section end where it stops) gives
+                # way; without a vmdesc the body is then kept raw, with the reason.
+                gives_way = misfit and isinstance(error, MalformedError) or isinstance(
+                    error, (UnknownSubsectionError, VersionError, UnsupportedError)
+                )
+                if last and not gives_way:
                     raise
                 # Our description does not match this sender: try the next way.
-                failure = error
+                if failed_source != source:  # the first variant's reason is the telling one
+                    failure, failed_source = error, source
                 continue
             r.release(mark)
             if source == "typed":
@@ -333,7 +352,8 @@ class StreamReader:
                 record,
                 source,
                 r.offset - mark,
-                None if failure is None else str(failure),
+                # another variant of ours that did not fit is no fallback
+                None if failure is None or failed_source == source else str(failure),
             )
         reason = "no description" if failure is None else f"descriptions failed: {failure}"
         try:

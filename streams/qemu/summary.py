@@ -80,7 +80,10 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
                 )
         elif isinstance(record, DeviceState):
             section = out["sections"][-1]
-            section.update({"vmsd_name": record.description.name, "source": record.source, "size": record.size})
+            description = record.description
+            section.update({"vmsd_name": description.vmsd_name, "source": record.source, "size": record.size})
+            if description.name != description.vmsd_name:
+                section["description"] = description.name  # which variant of ours, e.g. piix4_pm@2.x
             if record.fallback is not None:
                 section["fallback"] = record.fallback
             unnamed = unnamed_reason(record)

@@ -104,6 +104,10 @@ def _typed_description(
     descriptions: DescriptionLookup | None, idstr: str, instance: int, version: int, name: str, name_version: int
 ) -> Description:
     found = None if descriptions is None else descriptions(idstr, instance, version)
+    every = getattr(descriptions, "candidates", None)
+    if found is not None and found.name != name and callable(every):
+        # one of several variants of a vmsd (devices.Registry.candidates): the one the snapshot names
+        found = next((d for d in every(idstr, instance, version) if d.name == name), found)
     if found is None:
         raise VersionError(
             f"no description of ours loads section version {version} (the snapshot used {name!r} v{name_version})",

@@ -180,6 +180,12 @@ def corpus() -> list[Fixture]:
         Fixture("pc-2.1-virtio-all", X86, "pc-i440fx-2.1", 16, all_virtio("pci"),
                 f"pc-i440fx-2.1: 2.2 layout (no configuration, no footers, no vmdesc), {six}",
                 vmdesc=False),
+        Fixture("pc-2.1-smp2-hpet4-cdrom", X86, "pc-i440fx-2.1", 16,
+                ("-smp", "2", "-global", "hpet.timers=4", "-device", "ide-cd,bus=ide.1",
+                 *virtio_args("net", "pci"), *virtio_args("balloon", "pci")),
+                "pc-i440fx-2.1: 2.2 layout, two vCPUs, an HPET with 4 timers, an empty IDE CD-ROM, "
+                "virtio-net and virtio-balloon",
+                vmdesc=False),
         Fixture("pseries-7.2-virtio-all-legacy", PPC64, "pseries", 256,
                 PSERIES_SMALL_DMA + all_virtio("pci", "legacy"),
                 f"ppc64 pseries (7.2, SLOF, 16 MiB PHB DMA window), {six}, legacy virtio-pci"),

@@ -93,11 +93,32 @@ def test_virtio_vmsds_are_the_same_on_every_target_and_machine(qemu: dict[str, A
             assert other[qemu_type] == qemu[qemu_type]
 
 
+#: where our machine sections (devices.machine) and QEMU's dump disagree, by design:
+#: the dump lists both PCI config spaces (a field_exists test each) and both fw_cfg
+#: offsets, and sizes irq_state as one 16-byte buffer, where ours is the conventional
+#: PCI device at version 2 under the names QEMU's vmdesc uses; piix4_pm's layout is two
+#: variants of ours instead of _TEST gates, and its hot-plug device arrays, sized by the
+#: machine (not the stream), are not described
+KNOWN_MACHINE_DIFFERENCES = {
+    ("I440FX", "parent_obj.config#2"), ("I440FX", "parent_obj.irq_state"),
+    ("PIIX3", "dev.config#2"), ("PIIX3", "dev.irq_state"),
+    ("fw_cfg", "cur_offset"), ("fw_cfg", "cur_offset#2"), ("fw_cfg", "cur_offset[1]"),
+    ("piix4_pm", "acpi_pci_hotplug.acpi_pcihp_pci_status[0x0]"), ("piix4_pm", "parent_obj.config#2"),
+    ("piix4_pm", "parent_obj.irq_state"), ("piix4_pm", "{piix4_pm/cpuhp}"),
+    ("piix4_pm", "{piix4_pm/memhp}.acpi_memory_hotplug.devs"),
+}
+
+
+def _errors(report: Any, ours_side: int) -> set[tuple[str, str]]:
+    return {(f.device.split(" ~ ")[ours_side], f.path) for f in report.findings if f.severity == "error"}
+
+
 def test_the_static_check_finds_only_the_older_versions_we_load() -> None:
     ours = schema_from_json(export_schema(), "ours")
     qemu = load_schema(DUMPS / "x86_64-pc.json")
     forward = compare_sets(qemu, ours)  # QEMU 7.2's streams into our code
-    assert forward.matched_by == "vmsd name" and forward.exit_code() == 0
+    assert forward.matched_by == "vmsd name"
+    assert _errors(forward, -1) == KNOWN_MACHINE_DIFFERENCES
     compared = {a.split(" ~ ")[0] for a in forward.compared}
     assert {QEMU_TYPES[name] for name in DEVICE_CLASSES} <= compared
     virtio = [f for f in forward.findings if f.device.split(" ~ ")[0] in QEMU_TYPES.values()]
@@ -109,7 +130,7 @@ def test_the_static_check_finds_only_the_older_versions_we_load() -> None:
     backward = compare_sets(ours, qemu)
     refused = {f.device for f in backward.findings if f.rule == "minimum-version-raised"}
     assert {f"{name}@{t} ~ {QEMU_TYPES[name]}" for name in OLDER_VERSIONS_WE_LOAD for t in ("pci", "mmio")} <= refused
-    assert backward.count("error") == 0
+    assert _errors(backward, 0) == KNOWN_MACHINE_DIFFERENCES - {("piix4_pm", "{piix4_pm/cpuhp}")}
 
 
 def test_plain_sections_we_describe_match_qemu_field_sizes() -> None:

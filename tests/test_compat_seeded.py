@@ -87,6 +87,14 @@ def lookup_with(replaced: dict[str, Description]) -> Callable[[str, int, int], D
             return found if found.minimum_version <= version <= found.version else None
         return DEFAULT_REGISTRY(idstr, instance_id, version)
 
+    def candidates(idstr: str, instance_id: int, version: int) -> list[Description]:
+        # keep the registry's variants (piix4_pm, piix4_pm@2.x...) for the sections not replaced
+        first = lookup(idstr, instance_id, version)
+        if first is not None and first is not DEFAULT_REGISTRY(idstr, instance_id, version):
+            return [first]
+        return DEFAULT_REGISTRY.candidates(idstr, instance_id, version)
+
+    lookup.candidates = candidates  # type: ignore[attr-defined]
     return lookup
 
 

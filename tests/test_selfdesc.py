@@ -86,7 +86,8 @@ def test_every_fixture_round_trips_in_every_codec(stream_path: Path) -> None:
 
 
 def test_each_section_names_its_description_in_plain_items() -> None:
-    data = (CORPUS / "pc-7.2-virtio-all-legacy.mig").read_bytes()
+    # q35: its ICH9 sections have no description of ours, so the vmdesc decodes them
+    data = (CORPUS / "q35-7.2-virtio-net-legacy.mig").read_bytes()
     devices = [r for r in StreamReader(io.BytesIO(data), descriptions=DEFAULT_REGISTRY) if isinstance(r, DeviceState)]
     assert {d.source for d in devices} == {"typed", "vmdesc"}
     for codec in CODEC_NAMES:

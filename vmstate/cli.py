@@ -64,6 +64,21 @@ def _registry() -> Any:
     return DEFAULT_REGISTRY
 
 
+def _lookup(dump: Path | None) -> Any:
+    """Our descriptions, then (with ``--descriptions``) those of a QEMU ``-dump-vmstate`` file."""
+    if dump is None:
+        return _registry()
+    from .compat.dump_lookup import DumpDescriptions
+
+    return DumpDescriptions.load(dump, fallback=_registry())
+
+
+_DESCRIPTIONS_HELP = (
+    "Also decode sections we do not describe with the vmsds of a QEMU -dump-vmstate JSON file "
+    "(of the QEMU that wrote the stream); what the dump cannot show is refused, never guessed."
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vmstate")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
@@ -77,8 +92,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command()
 @click.argument("stream", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the decoding as JSON.")
+@click.option("--descriptions", "dump_file", type=click.Path(path_type=Path), metavar="DUMP.json", help=_DESCRIPTIONS_HELP)
 @click.pass_context
-def dump(ctx: click.Context, stream: Path, as_json: bool) -> None:
+def dump(ctx: click.Context, stream: Path, as_json: bool, dump_file: Path | None) -> None:
     """Print a stream's sections field by field (RAM summarised per block)."""
 
     def action() -> int:
@@ -87,7 +103,7 @@ def dump(ctx: click.Context, stream: Path, as_json: bool) -> None:
         from streams.qemu.files import open_stream
 
         with open_stream(stream) as source:
-            reader = StreamReader(source, descriptions=_registry(), batch_pages=True)
+            reader = StreamReader(source, descriptions=_lookup(dump_file), batch_pages=True)
             digests = BlockDigests(lambda: reader.page_size, lambda: reader.offset)
             summary = summarize(digests.tee(reader))
         contents = digests.results()
@@ -154,8 +170,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @click.option("--allow-unnamed", is_flag=True,
               help="Do not fail when a section we describe (every virtio device) was decoded only by the vmdesc or kept raw.")
 @click.option("--strict", is_flag=True, help="Also fail when any byte is raw or opaque: every byte named.")
+@click.option("--descriptions", "dump_file", type=click.Path(path_type=Path), metavar="DUMP.json", help=_DESCRIPTIONS_HELP)
 @click.pass_context
-def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool, allow_unnamed: bool, strict: bool) -> None:
+def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool, allow_unnamed: bool, strict: bool,
+          dump_file: Path | None) -> None:
     """Decode each stream fully, re-encode it and compare byte for byte.
 
     Every file is checked even if an earlier one fails. Exit 0 if all
@@ -171,10 +189,11 @@ def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool, allow_un
 
         results: list[tuple[Path, Any]] = []
         unreadable = 0
+        lookup = _lookup(dump_file)
         for path in streams:
             try:
                 with open_stream_pair(path) as (source, original):  # a compressed file is unpacked once
-                    results.append((path, check_stream(source, original, descriptions=_registry())))
+                    results.append((path, check_stream(source, original, descriptions=lookup)))
             except (VMStateError, OSError) as error:
                 if ctx.obj.get("debug"):
                     raise
@@ -361,7 +380,7 @@ def _report_json(path: Path, report: Any) -> dict[str, Any]:
         "ram_zero_pages": report.ram_zero_pages,
         "sections": [
             {k: getattr(s, k) for k in ("section_id", "idstr", "kind", "instance_id", "version", "source", "named_bytes",
-                                        "opaque_bytes", "raw_bytes", "fallback", "unnamed")}
+                                        "opaque_bytes", "raw_bytes", "fallback", "unnamed", "raw_reason")}
             for s in report.sections
         ],
     }
@@ -384,6 +403,8 @@ def _print_report(path: Path, report: Any) -> None:
             _line(f"    NOT NAMED: {s.unnamed}")
         elif s.fallback:
             _line(f"    our description was set aside: {s.fallback}")
+        if s.raw_reason and s.raw_reason != "no description" and not s.unnamed:
+            _line(f"    kept raw: {s.raw_reason}")
 
 
 def main() -> None:

@@ -76,6 +76,8 @@ class SectionReport:
     fallback: str | None = None
     #: why a section that should decode field by field did not (a failure to name it)
     unnamed: str | None = None
+    #: why the body was kept raw, if it was
+    raw_reason: str | None = None
 
 
 @attrs.define
@@ -147,6 +149,7 @@ def check_stream(
                 current.source = "raw"
                 current.unnamed = unnamed_reason(record)
                 current.raw_bytes += len(data)
+                current.raw_reason = record.reason
             elif isinstance(record, _STRUCTURED):
                 current.named_bytes += len(data)
                 report.ram_pages += record.count if isinstance(record, RamPageRun) else isinstance(record, RamPage)

@@ -78,21 +78,21 @@ def swapped(items: list[Any], a: int, b: int) -> list[Any]:
 def lookup_with(replaced: dict[str, Description]) -> Callable[[str, int, int], Description | None]:
     """The default registry with some sections' descriptions replaced (keys as in ``described()``)."""
 
-    def lookup(idstr: str, instance_id: int, version: int) -> Description | None:
+    def key_of(idstr: str) -> str:
         name = idstr.rsplit("/", 1)[-1]
         transport = transport_for_idstr(idstr)
-        key = f"{name}@{transport.name}" if transport is not None else name
-        if key in replaced:
-            found = replaced[key]
-            return found if found.minimum_version <= version <= found.version else None
-        return DEFAULT_REGISTRY(idstr, instance_id, version)
+        return f"{name}@{transport.name}" if transport is not None else name
+
+    def lookup(idstr: str, instance_id: int, version: int) -> Description | None:
+        found = candidates(idstr, instance_id, version)
+        return found[0] if found else None
 
     def candidates(idstr: str, instance_id: int, version: int) -> list[Description]:
-        # keep the registry's variants (piix4_pm, piix4_pm@2.x...) for the sections not replaced
-        first = lookup(idstr, instance_id, version)
-        if first is not None and first is not DEFAULT_REGISTRY(idstr, instance_id, version):
-            return [first]
-        return DEFAULT_REGISTRY.candidates(idstr, instance_id, version)
+        # the registry's variants (piix4_pm, piix4_pm@2.x...) for the sections not replaced
+        found = replaced.get(key_of(idstr))
+        if found is None:
+            return DEFAULT_REGISTRY.candidates(idstr, instance_id, version)
+        return [found] if found.minimum_version <= version <= found.version else []
 
     lookup.candidates = candidates  # type: ignore[attr-defined]
     return lookup

@@ -11,6 +11,8 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from devices import DEFAULT_REGISTRY
 from devices.machine import X86CpuState
@@ -18,7 +20,9 @@ from devices.machine.pc_chipset import Apic, Hpet
 from streams.qemu import DeviceState, RawBody, StreamReader, check_stream, encode_record
 from streams.qemu.files import open_stream
 from vmstate import from_record
-from vmstate.errors import LimitExceededError
+from vmstate.errors import LimitExceededError, VMStateError
+
+_OLD_PC: dict[str, bytes] = {}
 
 #: every real stream of the corpus without a vmdesc trailer
 OLD_LAYOUT = ["pc-2.1-virtio-all.mig", "pc-2.2-virtio-all.mig", "pseries-2.2-virtio-all.mig",
@@ -115,3 +119,17 @@ def test_every_typed_section_re_encodes_to_its_bytes(corpus_file) -> None:  # ty
         for section in _sections(corpus_file(name)):
             assert isinstance(section, DeviceState)
             assert len(encode_record(section)) == section.size
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=0, max_value=1 << 30), flip=st.integers(min_value=0, max_value=255))
+def test_damage_in_the_machine_sections_gives_only_our_errors(corpus_file, cut: int, flip: int) -> None:  # type: ignore[no-untyped-def]
+    data = _OLD_PC.get("data") or _OLD_PC.setdefault("data", corpus_file("pc-2.1-smp2-hpet4-cdrom.mig").read_bytes())
+    start = data.index(b"\x03cpu")  # the machine sections follow RAM
+    at = start + cut % (len(data) - start)
+    for damaged in (data[:at], data[:at] + bytes([data[at] ^ flip or 1]) + data[at + 1:]):
+        try:
+            for _ in StreamReader(io.BytesIO(damaged), descriptions=DEFAULT_REGISTRY):
+                pass
+        except VMStateError as error:
+            assert error.offset is not None

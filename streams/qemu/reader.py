@@ -329,12 +329,14 @@ class StreamReader:
                 r.rewind(mark)
                 r.release(mark)
                 last = i + 1 == len(candidates)
-                # A description that does not fit this sender (a subsection or version it
-                # lacks, a layout it cannot read, or no section end where it stops) gives
-                # way; without a vmdesc the body is then kept raw, with the reason.
-                gives_way = misfit and isinstance(error, MalformedError) or isinstance(
-                    error, (UnknownSubsectionError, VersionError, UnsupportedError)
+                # A description of ours that does not fit this sender (a layout it cannot
+                # read, or no section end where it stops) gives way; without a vmdesc the
+                # body is then kept raw, with the reason.  The vmdesc is the stream's own
+                # account: when it does not fit, the stream is damaged.
+                ours_misfit = source != "vmdesc" and (
+                    misfit and isinstance(error, MalformedError) or isinstance(error, UnsupportedError)
                 )
+                gives_way = ours_misfit or isinstance(error, (UnknownSubsectionError, VersionError))
                 if last and not gives_way:
                     raise
                 # Our description does not match this sender: try the next way.

@@ -10,9 +10,12 @@ Three grades, from the reader's records alone:
 * **raw**: bytes nothing described (``RawBody``).
 
 A section is *unnamed* (a failure, not just a gap in our coverage) when a
-description of ours exists but did not decode it (the stream's vmdesc or the
-raw scan took over), or when it holds a ``virtio`` field the vmdesc shows only
-as an opaque blob: every virtio device must decode field by field.
+description of ours exists but did not decode it and what took over left
+bytes unnamed (the raw scan, or a vmdesc with opaque fields), or when it
+holds a ``virtio`` field the vmdesc shows only as an opaque blob: every
+virtio device must decode field by field.  A vmdesc that lays out every
+field of a section our description did not fit is a fallback, reported as
+such, not a failure.
 """
 
 from __future__ import annotations
@@ -75,8 +78,9 @@ def unnamed_reason(record: DeviceState | RawBody) -> str | None:
         return record.reason if record.reason.startswith("descriptions failed") else None
     if record.source == "typed":
         return None
-    if record.fallback is not None:
-        return f"our description did not fit, the {record.source} decoded it: {record.fallback}"
-    if _opaque(record.description, record.record)[1]:
+    opaque, virtio = _opaque(record.description, record.record)
+    if record.fallback is not None and opaque:
+        return f"our description did not fit, the {record.source} decoded it with {opaque} opaque bytes: {record.fallback}"
+    if virtio:
         return f"virtio state only as an opaque {record.source} blob (no description of ours for {record.description.name!r})"
     return None

@@ -75,7 +75,8 @@ def opaque_bytes(state: DeviceState) -> int:
 def unnamed_reason(record: DeviceState | RawBody) -> str | None:
     """Why a section that should decode field by field did not, or None if nothing failed."""
     if isinstance(record, RawBody):
-        return record.reason if record.reason.startswith("descriptions failed") else None
+        # ours gave way and nothing else named it; a user's -dump-vmstate refusing is not our failure
+        return record.reason if record.failed_source == "typed" else None
     if record.source == "typed":
         return None
     opaque, virtio = _opaque(record.description, record.record)

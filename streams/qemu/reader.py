@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import BinaryIO, Callable, Iterator
 
+import attrs
+
 from vmstate.description import Description
 from vmstate.engine import decode
 from vmstate.errors import (
@@ -359,7 +361,8 @@ class StreamReader:
             )
         reason = "no description" if failure is None else f"descriptions failed: {failure}"
         try:
-            return self._raw(r, header.section_id, used_ids, started, reason)
+            raw = self._raw(r, header.section_id, used_ids, started, reason)
+            return raw if failure is None else attrs.evolve(raw, failed_source=failed_source)
         except DecodeError:
             if failure is not None:
                 raise failure from None

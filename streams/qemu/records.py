@@ -148,6 +148,8 @@ class RawBody:
 
     data: bytes
     reason: str
+    #: which description gave way first ("typed" for ours, "dump", "vmdesc"), when any did
+    failed_source: str | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen

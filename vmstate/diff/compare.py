@@ -13,14 +13,14 @@ import attrs
 from typing import Iterator
 
 from streams.qemu.check import first_difference
-from vmstate.errors import UnsupportedError
+from vmstate.errors import VMStateError
 
 from .filters import Filters
 from .image import SectionImage, StreamImage
 from .pages import PageRange, compare_tables
 from .values import FieldChange, compare_trees, tree_paths
 
-__all__ = ["SectionDiff", "RamDiff", "DiffReport", "compare_images", "MAX_RANGES"]
+__all__ = ["SectionDiff", "RamDiff", "DiffReport", "IncomparableError", "compare_images", "MAX_RANGES"]
 
 #: page ranges listed per RAM block; the counts stay exact beyond it
 MAX_RANGES = 1000
@@ -154,6 +154,10 @@ def _ram(a: StreamImage, b: StreamImage, filters: Filters) -> list[RamDiff]:
     return out
 
 
+class IncomparableError(VMStateError, ValueError):
+    """Two readable inputs that cannot be compared as asked (not damage in either: no byte offset)."""
+
+
 def _check_page_sizes(a: StreamImage, b: StreamImage, filters: Filters) -> None:
     """Refuse to compare RAM page by page when the two sides' pages differ in size.
 
@@ -166,7 +170,7 @@ def _check_page_sizes(a: StreamImage, b: StreamImage, filters: Filters) -> None:
     for name, block in a.ram.items():
         other = b.ram.get(name)
         if block.pages and other is not None and other.pages and filters.wants_section(f"ram/{name}"):
-            raise UnsupportedError(
+            raise IncomparableError(
                 f"A has {a.page_size}-byte target pages, B {b.page_size}-byte ones: RAM block {name!r} cannot be"
                 " compared page by page (leave RAM out with --ignore 'ram/*')"
             )

@@ -277,7 +277,7 @@ def _grown(name: str, idstr: str, insert: bytes) -> tuple[bytes, int, int]:
     seed = qemu_seed(name)
     out = io.BytesIO()
     writer, current, length, end = StreamWriter(out), None, -1, -1
-    for record in StreamReader(io.BytesIO(seed.payload[: seed.eof + 1]), descriptions=DEFAULT_REGISTRY):
+    for record in StreamReader(io.BytesIO(seed.payload[: seed.eof + 1])):
         if isinstance(record, SectionHeader) and record.idstr is not None:
             current = record.idstr
         if isinstance(record, RawBody) and current == idstr and length < 0:
@@ -299,7 +299,8 @@ def test_a_200mb_body_nothing_describes_is_held_once(tmp_path: Path) -> None:
         for _ in range(200):
             sink.write(block)
         sink.write(data[end:])
-    returncode, peak, stderr = peak_rss_kib("check", stream)
+    # our cpu description gives way at the grown end: the body is kept raw and reported NOT NAMED
+    returncode, peak, stderr = peak_rss_kib("check", "--allow-unnamed", stream)
     assert returncode == 0, stderr
     # the body (200 MiB) once, and the interpreter's own ~35 MB
     assert peak < (200 + 75) * 1024, f"peak RSS {peak} KiB"

@@ -93,15 +93,20 @@ def test_dump_and_diff_text_escape_names_and_values(tmp_path: Path) -> None:
     assert '[0] \\x1b[2J\\x0aevil\\x9b/timer instance 0 v2 (typed, 24 bytes)' in run_script("vmstate", "dump", a).stdout
 
 
+#: a q35 stream whose ``mch`` section only the vmdesc decodes (no description of ours)
+Q35 = CORPUS / "q35-7.2-virtio-net-legacy.mig"
+MCH = "0000:00:00.0/mch"
+
+
 def _vmdesc_field_renamed(target: Path, name: str) -> Path:
-    """NET with the first field of its i8254 vmdesc entry renamed (the stream bytes are unchanged)."""
+    """Q35 with the first field of its mch vmdesc entry renamed (the stream bytes are unchanged)."""
     def records():  # type: ignore[no-untyped-def]
-        with open(NET, "rb") as source:
+        with open(Q35, "rb") as source:
             for record in StreamReader(source):
                 if isinstance(record, VmDescription):
                     vmdesc = record.parsed()
-                    (pit,) = [d for d in vmdesc["devices"] if d["name"] == "i8254"]
-                    pit["fields"][0]["name"] = name
+                    (mch,) = [d for d in vmdesc["devices"] if d["name"] == MCH]
+                    mch["fields"][0]["name"] = name
                     record = VmDescription(json.dumps(vmdesc).encode())
                 yield record
 
@@ -110,17 +115,27 @@ def _vmdesc_field_renamed(target: Path, name: str) -> Path:
     return target
 
 
-def test_a_lone_surrogate_in_a_vmdesc_field_name_prints(tmp_path: Path) -> None:
+def test_a_lone_surrogate_in_a_vmdesc_field_name_is_refused_in_one_escaped_line(tmp_path: Path) -> None:
     stream = _vmdesc_field_renamed(tmp_path / "surrogate.mig", "\ud800\n\x1b[2Jirq")
+    for command in (("vmstate", "dump"), ("vmstate", "dump", "--json"), ("migration-diff", NET)):
+        result = run_script(*command, stream)
+        assert result.returncode == 2 and result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert "lone surrogate" in line and "\x1b" not in line and line.isprintable()
+
+
+def test_control_characters_in_a_vmdesc_field_name_print_escaped(tmp_path: Path) -> None:
+    stream = _vmdesc_field_renamed(tmp_path / "control.mig", "\n\x1b[2Jirq")
     dump = run_script("vmstate", "dump", stream)
     assert dump.returncode == 0, dump.stderr
-    assert '  "\\ud800\\x0a\\x1b[2Jirq": 0' in dump.stdout.splitlines()
+    assert _has_no_raw_control(dump.stdout)
+    assert any(line.strip().startswith('"\\x0a\\x1b[2Jirq": ') for line in dump.stdout.splitlines())
     dumped = json.loads(run_script("vmstate", "dump", "--json", stream).stdout)
-    (pit,) = [s for s in dumped["sections"] if s["idstr"] == "i8254"]
-    assert next(iter(pit["fields"])) == "\ud800\n\x1b[2Jirq"
-    diff = run_script("migration-diff", NET, stream)
+    (mch,) = [s for s in dumped["sections"] if s["idstr"] == MCH]
+    assert next(iter(mch["fields"])) == "\n\x1b[2Jirq"
+    diff = run_script("migration-diff", Q35, stream)
     assert diff.returncode == 1, diff.stderr
-    assert 'i8254: "\\ud800\\x0a\\x1b[2Jirq": only in B: 0' in diff.stdout.splitlines()
-    report = json.loads(run_script("migration-diff", "--json", NET, stream).stdout)
-    assert [c["path"] for s in report["sections"] for c in s["changes"]] == [
-        '"channels[0].irq_disabled"', '"\ud800\n\x1b[2Jirq"']
+    assert _has_no_raw_control(diff.stdout)
+    assert any(line.startswith(f'{MCH}: "\\x0a\\x1b[2Jirq": only in B') for line in diff.stdout.splitlines())
+    report = json.loads(run_script("migration-diff", "--json", Q35, stream).stdout)
+    assert '"\n\x1b[2Jirq"' in [c["path"] for s in report["sections"] for c in s["changes"]]

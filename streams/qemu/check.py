@@ -12,7 +12,7 @@ import attrs
 
 from vmstate.limits import DEFAULT_LIMITS, Limits
 
-from .naming import opaque_bytes, unnamed_reason
+from .naming import naming
 from .reader import DescriptionLookup, StreamReader
 from .records import (
     Configuration,
@@ -142,12 +142,12 @@ def check_stream(
             if isinstance(record, DeviceState):
                 current.source = record.source
                 current.fallback = record.fallback
-                current.unnamed = unnamed_reason(record)
+                opaque, current.unnamed = naming(record)
                 current.named_bytes += len(data)
-                current.opaque_bytes += opaque_bytes(record)
+                current.opaque_bytes += opaque
             elif isinstance(record, RawBody):
                 current.source = "raw"
-                current.unnamed = unnamed_reason(record)
+                current.unnamed = naming(record)[1]
                 current.raw_bytes += len(data)
                 current.raw_reason = record.reason
             elif isinstance(record, _STRUCTURED):

@@ -24,7 +24,7 @@ from vmstate.description import Buffer, Description, Record, Struct
 
 from .records import DeviceState, RawBody
 
-__all__ = ["PLAIN_VMDESC_TYPES", "opaque_bytes", "unnamed_reason"]
+__all__ = ["PLAIN_VMDESC_TYPES", "naming", "opaque_bytes", "unnamed_reason"]
 
 #: vmdesc field types whose bytes are one plain value or byte array (QEMU's VMStateInfo names)
 PLAIN_VMDESC_TYPES = frozenset(
@@ -65,23 +65,26 @@ def _opaque(description: Description, record: Record) -> tuple[int, bool]:
     return total, virtio
 
 
+def naming(record: DeviceState | RawBody) -> tuple[int, str | None]:
+    """(opaque bytes, why the section is NOT NAMED or None) of a device section, in one walk."""
+    if isinstance(record, RawBody):
+        # ours gave way and nothing else named it; a user's -dump-vmstate refusing is not our failure
+        return 0, (record.reason if record.failed_source == "typed" else None)
+    if record.source == "typed":
+        return 0, None
+    opaque, virtio = _opaque(record.description, record.record)
+    if record.fallback is not None and opaque:
+        return opaque, f"our description did not fit, the {record.source} decoded it with {opaque} opaque bytes: {record.fallback}"
+    if virtio:
+        return opaque, f"virtio state only as an opaque {record.source} blob (no description of ours for {record.description.name!r})"
+    return opaque, None
+
+
 def opaque_bytes(state: DeviceState) -> int:
     """Bytes of a decoded section held in fields of an unknown inner layout (0 for our descriptions)."""
-    if state.source == "typed":
-        return 0
-    return _opaque(state.description, state.record)[0]
+    return naming(state)[0]
 
 
 def unnamed_reason(record: DeviceState | RawBody) -> str | None:
     """Why a section that should decode field by field did not, or None if nothing failed."""
-    if isinstance(record, RawBody):
-        # ours gave way and nothing else named it; a user's -dump-vmstate refusing is not our failure
-        return record.reason if record.failed_source == "typed" else None
-    if record.source == "typed":
-        return None
-    opaque, virtio = _opaque(record.description, record.record)
-    if record.fallback is not None and opaque:
-        return f"our description did not fit, the {record.source} decoded it with {opaque} opaque bytes: {record.fallback}"
-    if virtio:
-        return f"virtio state only as an opaque {record.source} blob (no description of ours for {record.description.name!r})"
-    return None
+    return naming(record)[1]

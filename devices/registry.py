@@ -14,15 +14,16 @@ the one after which the section ends.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Iterable
 
 from vmstate.description import Description
+from vmstate.lookup import TYPED_SOURCE, LookupFunction
 from vmstate.typed import description_of
 
 __all__ = ["Registry", "vmsd_name_of", "SectionLookup"]
 
-#: (idstr, instance_id, version) -> description, or None
-SectionLookup = Callable[[str, int, int], "Description | None"]
+#: a function that builds descriptions from the idstr (kept under its old name)
+SectionLookup = LookupFunction
 
 
 def vmsd_name_of(idstr: str) -> str:
@@ -31,7 +32,7 @@ def vmsd_name_of(idstr: str) -> str:
 
 
 class Registry:
-    """A set of descriptions, looked up by section idstr and version."""
+    """A set of descriptions, looked up by section idstr and version (a ``vmstate.lookup.DescriptionLookup``)."""
 
     def __init__(self, state_classes: Iterable[type] = (), lookups: Iterable[SectionLookup] = ()) -> None:
         self._by_name: dict[str, list[Description]] = {}
@@ -67,6 +68,10 @@ class Registry:
         """The first description for a section, or None if none of ours loads it."""
         found = self.candidates(idstr, instance_id, version)
         return found[0] if found else None
+
+    def source_of(self, description: Description) -> str:
+        """Every description here is one of our device models: ``typed``."""
+        return TYPED_SOURCE
 
     def named(self, name: str) -> Description | None:
         """The registered description called ``name`` (e.g. ``spapr_pci@pre-2.8``), if any."""

@@ -17,7 +17,7 @@ non-seekable input is spooled to a temporary file first.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Iterator
 
 import attrs
 
@@ -33,6 +33,7 @@ from vmstate.errors import (
     VersionError,
 )
 from vmstate.limits import DEFAULT_LIMITS, Limits
+from vmstate.lookup import DescriptionLookup, LookupFunction, as_lookup
 from vmstate.vmdesc import check_name, description_from_vmdesc
 from vmstate.wire import ByteReader
 
@@ -61,9 +62,6 @@ from .trailer import Trailer, locate_trailer
 
 __all__ = ["StreamReader", "DescriptionLookup", "DEFAULT_PAGE_SIZE"]
 
-#: (idstr, instance_id, version) -> a description of ours, or None
-DescriptionLookup = Callable[[str, int, int], "Description | None"]
-
 DEFAULT_PAGE_SIZE = 4096
 _RAM_VERSION = 4
 #: bytes after a section that tell whether a boundary follows (footer + longest header)
@@ -79,7 +77,7 @@ class StreamReader:
         self,
         source: BinaryIO,
         *,
-        descriptions: DescriptionLookup | None = None,
+        descriptions: DescriptionLookup | LookupFunction | None = None,
         limits: Limits = DEFAULT_LIMITS,
         page_size: int | None = None,
         batch_pages: bool = False,
@@ -87,7 +85,7 @@ class StreamReader:
         """``batch_pages``: yield runs of consecutive CONTINUE pages as ``RamPageRun`` records."""
         self._file = seekable(source)
         self._batch_pages = batch_pages
-        self._descriptions = descriptions
+        self._descriptions = as_lookup(descriptions)
         self._limits = limits
         self._trailer: Trailer | None = locate_trailer(self._file, limits)
         self.vmdesc: dict | None = None  # type: ignore[type-arg]
@@ -289,19 +287,10 @@ class StreamReader:
     def _candidates(self, header: SectionHeader) -> list[tuple[str, Description]]:
         assert header.idstr is not None and header.instance_id is not None and header.version is not None
         found: list[tuple[str, Description]] = []
-        if self._descriptions is not None:
-            # a lookup may offer several descriptions of one vmsd (devices.Registry.candidates)
-            every = getattr(self._descriptions, "candidates", None)
-            # ... and say where each comes from (vmstate.compat.dump_lookup: "dump")
-            source_of = getattr(self._descriptions, "source_of", None)
-            if callable(every):
-                offered = list(every(header.idstr, header.instance_id, header.version))
-            else:
-                one = self._descriptions(header.idstr, header.instance_id, header.version)
-                offered = [] if one is None else [one]
-            for d in offered:
-                source = source_of(d) if callable(source_of) else "typed"
-                found.extend((source, layout) for layout in d.layouts())
+        lookup = self._descriptions
+        if lookup is not None:
+            for d in lookup.candidates(header.idstr, header.instance_id, header.version):
+                found.extend((lookup.source_of(d), layout) for layout in d.layouts())
         queue = self._vmdesc_devices.get((header.idstr, header.instance_id))
         if queue:
             entry = queue.pop(0)

@@ -40,6 +40,7 @@ from vmstate.errors import (
     VersionError,
 )
 from vmstate.limits import Limits
+from vmstate.lookup import as_lookup
 from vmstate.vmdesc import description_from_vmdesc, vmdesc_from_description
 from vmstate.wire import ByteReader
 
@@ -103,11 +104,10 @@ def configuration_item(record: Configuration) -> dict[str, Any]:
 def _typed_description(
     descriptions: DescriptionLookup | None, idstr: str, instance: int, version: int, name: str, name_version: int
 ) -> Description:
-    found = None if descriptions is None else descriptions(idstr, instance, version)
-    every = getattr(descriptions, "candidates", None)
-    if found is not None and found.name != name and callable(every):
-        # one of several variants of a vmsd (devices.Registry.candidates): the one the snapshot names
-        found = next((d for d in every(idstr, instance, version) if d.name == name), found)
+    lookup = as_lookup(descriptions)
+    offered = [] if lookup is None else lookup.candidates(idstr, instance, version)
+    # one of several variants of a vmsd (devices.Registry.candidates): the one the snapshot names
+    found = next((d for d in offered if d.name == name), offered[0] if offered else None)
     if found is None:
         raise VersionError(
             f"no description of ours loads section version {version} (the snapshot used {name!r} v{name_version})",

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..description import Buffer, Custom, CustomContext, Description, Field, Int, Kind, Struct
 from ..errors import EncodeError, UnsupportedError
+from ..lookup import TYPED_SOURCE, DescriptionLookup, LookupFunction, as_lookup
 from ..wire import ByteReader
 from .model import FieldNode, SchemaSet, VmsdNode
 from .sources import load_schema
@@ -99,11 +100,11 @@ class DumpDescriptions:
     named ``<vmsd>@dump`` and decoded sections report the source ``dump``.
     """
 
-    def __init__(self, schema: SchemaSet, fallback: Any = None) -> None:
+    def __init__(self, schema: SchemaSet, fallback: DescriptionLookup | LookupFunction | None = None) -> None:
         if schema.format != "qemu-dump-vmstate":
             raise UnsupportedError(f"{schema.label}: not QEMU -dump-vmstate output")
         self.label = schema.label
-        self._fallback = fallback
+        self._fallback = as_lookup(fallback)
         self._nodes: dict[str, VmsdNode] = {}
         for node in schema.sections.values():
             # several device types share a vmsd (isa-i8259, kvm-i8259): the first one stands for all
@@ -112,7 +113,7 @@ class DumpDescriptions:
         self._ours: set[int] = set()
 
     @classmethod
-    def load(cls, path: str | Path, fallback: Any = None) -> DumpDescriptions:
+    def load(cls, path: str | Path, fallback: DescriptionLookup | LookupFunction | None = None) -> DumpDescriptions:
         """Read a dump file (a ``SchemaFormatError`` if it is not one)."""
         return cls(load_schema(path), fallback)
 
@@ -130,13 +131,7 @@ class DumpDescriptions:
         """Our descriptions for the section first, then the dump's."""
         found: list[Description] = []
         if self._fallback is not None:
-            every = getattr(self._fallback, "candidates", None)
-            if callable(every):
-                found.extend(every(idstr, instance_id, version))
-            else:
-                one = self._fallback(idstr, instance_id, version)
-                if one is not None:
-                    found.append(one)
+            found.extend(self._fallback.candidates(idstr, instance_id, version))
         from_dump = self._from_dump(idstr, version)
         if from_dump is not None:
             found.append(from_dump)
@@ -148,5 +143,7 @@ class DumpDescriptions:
         return found[0] if found else None
 
     def source_of(self, description: Description) -> str:
-        """``dump`` for a description built here, ``typed`` for the fallback's."""
-        return DUMP_SOURCE if id(description) in self._ours else "typed"
+        """``dump`` for a description built here, else what the fallback says (``typed``)."""
+        if id(description) in self._ours:
+            return DUMP_SOURCE
+        return self._fallback.source_of(description) if self._fallback is not None else TYPED_SOURCE

@@ -23,8 +23,8 @@ EXPECTED = HERE / "expected"
 def decoding(stream: Path) -> dict[str, Any]:
     """The summary of a stream as our decoder sees it today."""
     from devices import DEFAULT_REGISTRY
+    from streams.files import open_stream
     from streams.qemu import StreamReader, summarize
-    from streams.qemu.files import open_stream
 
     with open_stream(stream) as source:
         return summarize(StreamReader(source, descriptions=DEFAULT_REGISTRY))

@@ -23,7 +23,7 @@ def stream_files() -> list[Path]:
 
 def stream_bytes(path: Path) -> bytes:
     """The uncompressed bytes of a stream file."""
-    from streams.qemu.files import open_stream
+    from streams.files import open_stream
 
     with open_stream(path) as source:
         return source.read()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from streams.qemu import Eof, FileHeader, RamBlock, RamBlockList, RamEos, RamFlag, RamPage, SectionHeader, SectionType
-from streams.qemu.records import StreamRecord
+from streams.records import StreamRecord
 
 __all__ = ["ram_records"]
 

@@ -6,14 +6,24 @@ import hashlib
 import io
 import json
 from pathlib import Path
+
 import pytest
-
-from streams.qemu import Eof, FileHeader, RamBlock, RamBlockList, RamEos, RamFlag, RamPage, SectionHeader, SectionType
-from streams.qemu import StreamWriter
-from streams.qemu.block_digest import HASH_BASE, HASH_RATIO, BlockDigests
-from streams.qemu.records import RamZero, StreamRecord
-
 from conftest import CORPUS, run_script
+
+from streams.qemu import (
+    Eof,
+    FileHeader,
+    RamBlock,
+    RamBlockList,
+    RamEos,
+    RamFlag,
+    RamPage,
+    SectionHeader,
+    SectionType,
+    StreamWriter,
+)
+from streams.qemu.block_digest import HASH_BASE, HASH_RATIO, BlockDigests
+from streams.records import RamZero, StreamRecord
 
 STREAMS = [
     CORPUS / "pc-7.2-booted-virtio-legacy.mig.xz",

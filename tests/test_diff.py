@@ -9,18 +9,17 @@ from typing import Callable, Iterable, Iterator
 
 import attrs
 import pytest
+from conftest import CORPUS, stream_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices import DEFAULT_REGISTRY
 from streams.qemu import StreamReader, StreamWriter
-from streams.qemu.records import DeviceState, RamPage, RamZero, SectionFooter, SectionHeader, SectionType, StreamRecord
+from streams.records import DeviceState, RamPage, RamZero, SectionFooter, SectionHeader, SectionType, StreamRecord
 from vmstate.diff import Filters, diff_files
 from vmstate.diff.filters import glob_to_regex
 from vmstate.diff.pages import ABSENT, PageRange, PageTable, compare_tables, fill_digest, page_digest
 from vmstate.diff.render import render_text, report_to_json
-
-from conftest import CORPUS, stream_bytes
 
 Transform = Callable[[Iterable[StreamRecord]], Iterator[StreamRecord]]
 PAGE = 4096

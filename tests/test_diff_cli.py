@@ -6,10 +6,9 @@ import json
 import subprocess
 from pathlib import Path
 
+from conftest import CORPUS, ROOT, run_script
 
 from vmstate import __version__
-
-from conftest import CORPUS, ROOT, run_script
 
 EXAMPLES = ROOT / "compat_fixtures" / "examples"
 BEFORE = EXAMPLES / "pc-net-balloon-before.mig.xz"
@@ -74,7 +73,7 @@ def test_color_always_never_and_auto_when_piped() -> None:
 
 
 def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
-    from streams.qemu.files import open_stream
+    from streams.files import open_stream
 
     with open_stream(BEFORE) as handle:
         data = handle.read()
@@ -200,7 +199,7 @@ def _with_small_pages(path: Path, target: Path, shift: int = 2) -> Path:
     import attrs
 
     from streams.qemu import RamFlag, RamPage, StreamReader, StreamWriter
-    from streams.qemu.records import Configuration, RamZero, VmDescription
+    from streams.records import Configuration, RamZero, VmDescription
     from vmstate.description import Record
 
     def records():  # type: ignore[no-untyped-def]

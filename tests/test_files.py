@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.files import open_stream
 from streams.qemu import StreamReader
-from streams.qemu.files import open_stream
 from vmstate.errors import MalformedError
 
 

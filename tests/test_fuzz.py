@@ -20,15 +20,15 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from fuzz.mutate import Mutator, Seed, all_seeds
+from fuzz.run import make_input
+from fuzz.targets import KNOWN_BUGS, TARGETS, HardStop, alarm, execute, memory_budget, warm_up
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devices import DEFAULT_REGISTRY
-from fuzz.mutate import Mutator, Seed, all_seeds
-from fuzz.run import make_input
-from fuzz.targets import KNOWN_BUGS, TARGETS, HardStop, alarm, execute, memory_budget, warm_up
+from streams.files import open_stream
 from streams.qemu import StreamReader, check_stream, summarize
-from streams.qemu.files import open_stream
 from streams.selfdesc import convert
 from vmstate import LimitExceededError, MalformedError, VMStateError
 from vmstate.diff import diff_files

@@ -9,7 +9,7 @@ from devices.cpu import Endian
 from devices.virtio.device import VirtIODevice
 from devices.virtio.guest_ram import RingView, guest_memory, ring_pages, rings_of
 from devices.virtio.stream_edit import virtio_devices
-from streams.qemu.files import open_stream
+from streams.files import open_stream
 
 BOOTED = [
     ("pseries-7.2-booted-ppc64le-legacy.mig.xz", Endian.LITTLE),  # the seed: LE guest, BE target

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CORPUS, run_script
+from fuzz.hostile import big_page_stream, deep_json, vmdesc_of, wide_json, with_surrogate, with_vmdesc
+from fuzz.mutate import qemu_seed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CORPUS, run_script
 from devices import DEFAULT_REGISTRY
-from fuzz.hostile import big_page_stream, deep_json, vmdesc_of, wide_json, with_surrogate, with_vmdesc
-from fuzz.mutate import qemu_seed
 from streams.qemu import RamPageRun, RawBody, StreamReader, TrailingData
 from streams.qemu.scan import ScanContext, _candidates, _plausible_start
 from streams.qemu.trailer import locate_trailer
@@ -426,7 +426,7 @@ def test_vmstate_check_decompresses_a_gzip_stream_once(tmp_path: Path) -> None:
 
 
 def test_open_stream_pair_gives_two_independent_handles(tmp_path: Path) -> None:
-    from streams.qemu.files import open_stream_pair
+    from streams.files import open_stream_pair
 
     plain = (CORPUS / SEVEN).read_bytes()
     for name, data in (("s.mig", plain), ("s.mig.xz", lzma.compress(plain))):

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from devices import DEFAULT_REGISTRY
 from devices.machine import X86CpuState
 from devices.machine.pc_chipset import Apic, Hpet
+from streams.files import open_stream
 from streams.qemu import DeviceState, RawBody, StreamReader, check_stream, encode_record
-from streams.qemu.files import open_stream
 from vmstate import from_record
 from vmstate.errors import LimitExceededError, VMStateError
 

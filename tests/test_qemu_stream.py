@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import stream_bytes
-from streams.qemu.files import open_stream
 
 from devices import DEFAULT_REGISTRY
+from streams.files import open_stream
 from streams.qemu import (
     Configuration,
     DeviceState,

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import CORPUS, run_script
 from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.qemu import StreamReader, StreamWriter
-from streams.qemu.records import VmDescription
+from streams.records import VmDescription
 from vmstate.text import printable, printable_lines
-
-from conftest import CORPUS, run_script
 
 #: a section idstr that would clear the screen and split a line, ending in a vmsd we describe
 EVIL_IDSTR = "\x1b[2J\nevil\x9b/timer"

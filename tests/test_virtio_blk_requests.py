@@ -10,8 +10,8 @@ import pytest
 from devices import DEFAULT_REGISTRY
 from devices.virtio.blk import VirtIOBlockRequest
 from devices.virtio.element import ELEMENT_SIZE, IoVec, VirtQueueElement
+from streams.files import open_stream
 from streams.qemu import DeviceState, StreamReader
-from streams.qemu.files import open_stream
 from vmstate.description import Record
 from vmstate.engine import decode, encode
 from vmstate.errors import MalformedError, TruncatedError

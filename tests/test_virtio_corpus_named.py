@@ -15,8 +15,8 @@ from conftest import ROOT
 
 from devices import DEFAULT_REGISTRY
 from devices.virtio import DEVICE_CLASSES
+from streams.files import open_stream
 from streams.qemu import check_stream
-from streams.qemu.files import open_stream
 
 DUMP = ROOT / "compat_fixtures" / "dump-vmstate" / "x86_64-pc.json"
 #: QEMU 7.2 virtio vmsds no stream here can hold, and why

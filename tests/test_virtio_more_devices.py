@@ -23,8 +23,8 @@ from devices.virtio.containers import GTree, QList
 from devices.virtio.gpu import GPU_FIELD
 from devices.virtio.iommu import IOMMUEndpoint, IOMMUMapping, VirtIOIOMMU
 from devices.virtio.mem import VirtIOMEM
+from streams.files import open_stream
 from streams.qemu import DeviceState, StreamReader, StreamWriter, check_stream
-from streams.qemu.files import open_stream
 from vmstate import from_record
 from vmstate.description import Custom, Description, Field, Record
 from vmstate.engine import decode, encode

@@ -6,22 +6,20 @@ import io
 from pathlib import Path
 
 import pytest
-
-from streams.qemu.files import open_stream
+from conftest import ROOT
 
 from devices import DEFAULT_REGISTRY
 from devices.virtio import DEVICE_CLASSES
 from devices.virtio.pci import msix_vectors
 from devices.virtio.transport import transport_for_idstr
+from streams.files import open_stream
 from streams.qemu import StreamReader
 from streams.qemu.check import check_stream
-from streams.qemu.records import DeviceState
+from streams.records import DeviceState
 from vmstate.description import Record
 from vmstate.engine import decode
 from vmstate.errors import MalformedError, TruncatedError
 from vmstate.wire import ByteReader
-
-from conftest import ROOT
 
 
 def _expects_virtio(path: Path) -> bool:

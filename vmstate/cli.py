@@ -98,9 +98,9 @@ def dump(ctx: click.Context, stream: Path, as_json: bool, dump_file: Path | None
     """Print a stream's sections field by field (RAM summarised per block)."""
 
     def action() -> int:
+        from streams.files import open_stream
         from streams.qemu import StreamReader, summarize
         from streams.qemu.block_digest import BlockDigests
-        from streams.qemu.files import open_stream
 
         with open_stream(stream) as source:
             reader = StreamReader(source, descriptions=_lookup(dump_file), batch_pages=True)
@@ -184,8 +184,8 @@ def check(ctx: click.Context, streams: tuple[Path, ...], as_json: bool, allow_un
     """
 
     def action() -> int:
+        from streams.files import open_stream_pair
         from streams.qemu import check_stream
-        from streams.qemu.files import open_stream_pair
 
         results: list[tuple[Path, Any]] = []
         unreadable = 0
@@ -265,8 +265,8 @@ def describe(ctx: click.Context, name: str | None, stream: Path | None) -> None:
 
 
 def _describe_stream(stream: Path, idstr: str | None) -> int:
+    from streams.files import open_stream
     from streams.qemu import StreamReader
-    from streams.qemu.files import open_stream
 
     with open_stream(stream) as source:
         vmdesc = StreamReader(source).vmdesc
@@ -285,8 +285,8 @@ def _describe_stream(stream: Path, idstr: str | None) -> int:
 
 def _complete_or_fail(stream: Path) -> None:
     """Read ``stream`` to its end: a truncated stream lost its trailer, it did not lack one."""
+    from streams.files import open_stream
     from streams.qemu import StreamReader
-    from streams.qemu.files import open_stream
 
     with open_stream(stream) as source:
         try:
@@ -316,8 +316,8 @@ def extract(ctx: click.Context, stream: Path, directory: Path) -> None:
     """
 
     def action() -> int:
+        from streams.files import open_stream
         from streams.qemu.extract import extract_stream
-        from streams.qemu.files import open_stream
 
         with open_stream(stream) as source:
             summary = extract_stream(source, directory, descriptions=_registry())

@@ -17,7 +17,7 @@ from typing import BinaryIO, Iterable
 import attrs
 
 from streams.qemu.reader import StreamReader
-from streams.qemu.records import RamPage, RamZero
+from streams.records import RamPage, RamZero
 
 from .access import GuestMemory
 from .device import VirtIODevice

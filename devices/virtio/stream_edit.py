@@ -20,10 +20,10 @@ from typing import BinaryIO, Callable, Iterable
 
 import attrs
 
-from streams.qemu.files import open_stream
+from streams.files import open_stream
 from streams.qemu.reader import StreamReader
-from streams.qemu.records import Configuration, DeviceState, RawBody, SectionHeader, StreamRecord
 from streams.qemu.writer import StreamWriter
+from streams.records import Configuration, DeviceState, RawBody, SectionHeader, StreamRecord
 from streams.selfdesc import atomic_write
 from vmstate.description import Record
 from vmstate.errors import UnnamedSectionError

@@ -1,9 +1,10 @@
 """QEMU's binary savevm/migration stream: read and write it record by record."""
 
+from streams.records import *  # noqa: F403
+from streams.records import __all__ as _records_all
+
 from .check import CheckReport, SectionReport, check_stream
 from .reader import DEFAULT_PAGE_SIZE, DescriptionLookup, StreamReader
-from .records import *  # noqa: F403
-from .records import __all__ as _records_all
 from .summary import summarize
 from .writer import StreamWriter, encode_record
 

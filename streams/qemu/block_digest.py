@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Callable, Iterable, Iterator
 
-from .records import RamBlockList, RamPage, RamPageRun, RamZero, StreamRecord
+from streams.records import RamBlockList, RamPage, RamPageRun, RamZero, StreamRecord
 
 __all__ = ["BlockDigests", "HASH_BASE", "HASH_RATIO"]
 

@@ -10,11 +10,7 @@ from typing import BinaryIO
 
 import attrs
 
-from vmstate.limits import DEFAULT_LIMITS, Limits
-
-from .naming import naming
-from .reader import DescriptionLookup, StreamReader
-from .records import (
+from streams.records import (
     Configuration,
     DeviceState,
     HtabChunk,
@@ -28,16 +24,14 @@ from .records import (
     RawBody,
     SectionHeader,
 )
+from vmstate.compare_bytes import first_difference
+from vmstate.limits import DEFAULT_LIMITS, Limits
+
+from .naming import naming
+from .reader import DescriptionLookup, StreamReader
 from .writer import encode_record
 
 __all__ = ["SectionReport", "CheckReport", "check_stream", "first_difference"]
-
-
-def first_difference(a: bytes, b: bytes) -> int | None:
-    """The first offset at which ``a`` and ``b`` differ (a length difference counts), None if equal."""
-    if a == b:
-        return None
-    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
 def _compare(data: bytes, original: BinaryIO, compare: bool) -> int | None:

@@ -30,10 +30,10 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
+from streams.records import RamBlockList, RamPage, RamPageRun, RamZero, StreamRecord
 from vmstate.errors import DecodeError, LimitExceededError, UnsupportedError
 
 from .reader import DescriptionLookup, StreamReader
-from .records import RamBlockList, RamPage, RamPageRun, RamZero, StreamRecord
 from .summary import summarize
 
 __all__ = ["extract_stream", "block_file_name", "MAX_BLOCK", "NAME_MAX", "INCOMPLETE"]

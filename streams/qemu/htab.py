@@ -11,9 +11,8 @@ from __future__ import annotations
 import struct
 from typing import Iterator
 
+from streams.records import HtabChunk, HtabEnd, HtabHeader
 from vmstate.wire import ByteReader
-
-from .records import HtabChunk, HtabEnd, HtabHeader
 
 __all__ = ["decode_htab_body", "encode_htab_record", "HASH_PTE_SIZE"]
 

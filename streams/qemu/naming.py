@@ -20,9 +20,8 @@ such, not a failure.
 
 from __future__ import annotations
 
+from streams.records import DeviceState, RawBody
 from vmstate.description import Buffer, Description, Record, Struct
-
-from .records import DeviceState, RawBody
 
 __all__ = ["PLAIN_VMDESC_TYPES", "naming", "opaque_bytes", "unnamed_reason"]
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import struct
 from typing import Iterator
 
+from streams.records import RamBlock, RamBlockList, RamEos, RamFlag, RamPage, RamPageRun, RamZero
 from vmstate.errors import LimitExceededError, MalformedError, UnsupportedError
 from vmstate.limits import Limits
 from vmstate.wire import ByteReader
-
-from .records import RamBlock, RamBlockList, RamEos, RamFlag, RamPage, RamPageRun, RamZero
 
 __all__ = ["RamCodec"]
 

@@ -21,6 +21,23 @@ from typing import BinaryIO, Iterator
 
 import attrs
 
+from streams.files import seekable
+from streams.records import (
+    QEMU_FILE_VERSION,
+    QEMU_MAGIC,
+    Command,
+    Configuration,
+    DeviceState,
+    Eof,
+    FileHeader,
+    RawBody,
+    SectionFooter,
+    SectionHeader,
+    SectionType,
+    StreamRecord,
+    TrailingData,
+    VmDescription,
+)
 from vmstate.description import Description
 from vmstate.engine import decode
 from vmstate.errors import (
@@ -38,25 +55,8 @@ from vmstate.vmdesc import check_name, description_from_vmdesc
 from vmstate.wire import ByteReader
 
 from .configuration import CONFIGURATION, capabilities_of, page_size_of
-from .files import seekable
 from .htab import decode_htab_body
 from .ram import RamCodec
-from .records import (
-    QEMU_FILE_VERSION,
-    QEMU_MAGIC,
-    Command,
-    Configuration,
-    DeviceState,
-    Eof,
-    FileHeader,
-    RawBody,
-    SectionFooter,
-    SectionHeader,
-    SectionType,
-    StreamRecord,
-    TrailingData,
-    VmDescription,
-)
 from .scan import ScanContext, find_body_end, is_boundary
 from .trailer import Trailer, locate_trailer
 

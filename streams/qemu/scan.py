@@ -22,11 +22,10 @@ from typing import Callable
 
 import attrs
 
+from streams.records import SectionType
 from vmstate.errors import LimitExceededError, UnknownSectionError
 from vmstate.limits import Limits
 from vmstate.wire import ByteReader
-
-from .records import SectionType
 
 __all__ = ["ScanContext", "find_body_end", "is_boundary"]
 

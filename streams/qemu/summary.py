@@ -13,10 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable
 
-from vmstate.jsonable import record_to_json
-
-from .naming import unnamed_reason
-from .records import (
+from streams.records import (
     Command,
     Configuration,
     DeviceState,
@@ -33,6 +30,9 @@ from .records import (
     TrailingData,
     VmDescription,
 )
+from vmstate.jsonable import record_to_json
+
+from .naming import unnamed_reason
 
 __all__ = ["summarize"]
 

@@ -5,13 +5,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, Iterable
 
-from vmstate.engine import encode
-from vmstate.errors import EncodeError
-from vmstate.wire import ByteWriter
-
-from .htab import encode_htab_record
-from .ram import RamCodec
-from .records import (
+from streams.records import (
     Command,
     Configuration,
     DeviceState,
@@ -33,6 +27,12 @@ from .records import (
     TrailingData,
     VmDescription,
 )
+from vmstate.engine import encode
+from vmstate.errors import EncodeError
+from vmstate.wire import ByteWriter
+
+from .htab import encode_htab_record
+from .ram import RamCodec
 
 __all__ = ["StreamWriter", "encode_record"]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streams.qemu.reader import DescriptionLookup
-from streams.qemu.records import (
+from streams.records import (
     Command,
     Eof,
     FileHeader,

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from streams.qemu.records import (
+from streams.records import (
     Configuration,
     DeviceState,
     RamPage,

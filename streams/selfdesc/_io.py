@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
-from streams.qemu.files import seekable
+from streams.files import seekable
 from streams.qemu.reader import DescriptionLookup
-from streams.qemu.records import StreamRecord
+from streams.records import StreamRecord
 from vmstate.errors import DecodeError, EncodeError, MalformedError
 from vmstate.limits import DEFAULT_LIMITS, Limits
 

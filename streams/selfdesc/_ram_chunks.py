@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.qemu.records import RamFlag, RamPage, RamZero
+from streams.records import RamFlag, RamPage, RamZero
 from vmstate.errors import LimitExceededError, MalformedError
 from vmstate.limits import Limits
 

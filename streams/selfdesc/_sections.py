@@ -28,7 +28,7 @@ from typing import Any
 
 from streams.qemu.configuration import CONFIGURATION
 from streams.qemu.reader import DescriptionLookup
-from streams.qemu.records import Configuration, DeviceState
+from streams.records import Configuration, DeviceState
 from vmstate.description import Description, Record
 from vmstate.engine import decode, encode
 from vmstate.errors import (

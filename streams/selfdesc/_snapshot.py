@@ -8,10 +8,10 @@ from typing import Any
 
 import attrs
 
-from streams.qemu.files import open_stream
+from streams.files import open_stream
 from streams.qemu.reader import DescriptionLookup, StreamReader
-from streams.qemu.records import Configuration, DeviceState, StreamRecord
 from streams.qemu.writer import StreamWriter
+from streams.records import Configuration, DeviceState, StreamRecord
 from vmstate.engine import encode
 from vmstate.errors import EncodeError, UnsupportedError
 from vmstate.limits import DEFAULT_LIMITS, Limits

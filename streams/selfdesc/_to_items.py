@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from streams.qemu.records import (
+from streams.records import (
     Command,
     Configuration,
     DeviceState,

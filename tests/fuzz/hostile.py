@@ -23,7 +23,7 @@ from streams.qemu import (
     StreamWriter,
     VmDescription,
 )
-from streams.qemu.records import RamFlag, SectionType
+from streams.records import RamFlag, SectionType
 
 __all__ = [
     "with_vmdesc",

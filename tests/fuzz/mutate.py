@@ -61,7 +61,7 @@ from streams.qemu import (
     VmDescription,
     encode_record,
 )
-from streams.qemu.records import SectionType
+from streams.records import SectionType
 from streams.selfdesc import CODECS, save_snapshot, verify, write_records
 from streams.selfdesc._container import PREAMBLE_SIZE, TAIL_SIZE, ContainerWriter
 from streams.selfdesc._window import ContentWindow

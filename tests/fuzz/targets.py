@@ -36,8 +36,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from devices import DEFAULT_REGISTRY
+from streams.files import open_stream
 from streams.qemu import StreamReader, StreamWriter, check_stream, summarize
-from streams.qemu.files import open_stream
 from streams.qemu.extract import extract_stream
 from streams.selfdesc import SnapshotReader, UnsafeTargetError, convert, read_index, read_records, write_records
 from vmstate.compat import SchemaSet, compare_sets, load_schema, schema_from_json

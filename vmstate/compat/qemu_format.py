@@ -31,6 +31,7 @@ from devices.registry import vmsd_name_of
 from devices.virtio.device import VirtIODevice
 from devices.virtio.save_load import VirtioCodec
 from devices.virtio.stream_edit import guess_target, target_for_machine
+from streams.files import open_stream
 from streams.qemu import (
     Configuration,
     DeviceState,
@@ -39,9 +40,8 @@ from streams.qemu import (
     encode_record,
     summarize,
 )
-from streams.qemu.check import first_difference
-from streams.qemu.files import open_stream
 
+from ..compare_bytes import first_difference
 from ..description import Description, Record
 from ..schema import description_to_json
 from ..typed import description_of, from_record, to_record

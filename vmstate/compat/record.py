@@ -71,8 +71,8 @@ def write_older(source: Path, out: Path, versions: Mapping[str, int], descriptio
     """
     from devices import DEFAULT_REGISTRY
     from devices.registry import vmsd_name_of
+    from streams.files import open_stream
     from streams.qemu import DeviceState, SectionHeader, StreamReader, StreamWriter
-    from streams.qemu.files import open_stream
 
     lookup = DEFAULT_REGISTRY if descriptions is None else descriptions
     count = 0

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from devices import DEFAULT_REGISTRY
 from streams.qemu import summarize
-from streams.qemu.check import first_difference
 from streams.selfdesc import SnapshotReader, write_records
+from vmstate.compare_bytes import first_difference
 
 from .fixtures import DescriptionLookup, Outcome, Rewrite
 

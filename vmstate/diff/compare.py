@@ -8,11 +8,11 @@ as ranges of differing pages.
 
 from __future__ import annotations
 
-import attrs
-
 from typing import Iterator
 
-from streams.qemu.check import first_difference
+import attrs
+
+from vmstate.compare_bytes import first_difference
 from vmstate.errors import VMStateError
 
 from .filters import Filters

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 import attrs
 import xxhash
 
-from streams.qemu.records import (
+from streams.records import (
     Command,
     Configuration,
     DeviceState,

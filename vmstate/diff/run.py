@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from streams.qemu.records import StreamRecord
+from streams.records import StreamRecord
 
 from .compare import DiffReport, compare_images
 from .filters import Filters

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 import attrs
 
-from streams.qemu.records import QEMU_MAGIC, StreamRecord
+from streams.records import QEMU_MAGIC, StreamRecord
 from vmstate.display import DisplayTable, display_table
 from vmstate.errors import MalformedError
 
@@ -68,8 +68,8 @@ def _snapshot_reader(handle: BinaryIO) -> tuple[str, Iterator[StreamRecord]] | N
 @contextlib.contextmanager
 def open_source(path: str | Path) -> Iterator[Source]:
     """Open ``path`` as a QEMU stream or a snapshot file, whichever it is."""
+    from streams.files import open_stream
     from streams.qemu import StreamReader
-    from streams.qemu.files import open_stream
 
     with open_stream(path) as handle:
         head = handle.read(4)

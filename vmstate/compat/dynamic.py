@@ -19,7 +19,8 @@ from typing import Any, Literal
 import attrs
 
 from ..errors import VMStateError
-from .fixtures import DescriptionLookup, Fixture, discover, read_ledger, verify_ledger
+from .fixture_format import DescriptionLookup
+from .fixtures import Fixture, discover, read_ledger, verify_ledger
 
 __all__ = ["CheckReport", "FixtureResult", "check_fixture", "check_fixtures", "differences", "explain"]
 

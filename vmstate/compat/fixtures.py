@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
 
 import attrs
 
 from .errors import FixtureError, ImmutableFixtureError
+from .fixture_format import FixtureFormat, Outcome, Rewrite
 
 __all__ = [
     "LEDGER",
@@ -49,46 +48,6 @@ __all__ = [
 #: the ledger's place inside a fixture directory
 LEDGER = Path("schema") / "fixtures.lock.json"
 _LEDGER_FORMAT = 1
-#: (idstr, instance_id, version) -> Description | None, as ``streams.qemu`` takes it
-DescriptionLookup = Callable[[str, int, int], Any]
-
-
-@attrs.frozen(kw_only=True)
-class Rewrite:
-    """Whether today's code wrote a fixture back identically, and if not where it first differs."""
-
-    identical: bool
-    size: int
-    first_difference: int | None = None
-    #: the section (idstr) or record the first difference falls in
-    where: str | None = None
-    #: what the writer could not decide from the state and kept as read
-    notes: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class Outcome:
-    """What a format made of one fixture: its decoding and, if it can write, the rewrite."""
-
-    decoding: Any
-    rewrite: Rewrite | None = None
-
-
-class FixtureFormat(Protocol):
-    """A kind of fixture file the dynamic check can load and write back."""
-
-    @property
-    def name(self) -> str:
-        """Short name for reports, e.g. ``qemu``."""
-
-    @property
-    def suffixes(self) -> tuple[str, ...]:
-        """File name endings this format claims, e.g. ``(".mig", ".mig.xz")``."""
-
-    def run(self, path: Path, descriptions: DescriptionLookup | None) -> Outcome:
-        """Decode ``path`` with today's code and write it back; raise ``VMStateError`` if unreadable."""
-
-
 _FORMATS: list[FixtureFormat] = []
 _ENTRY_POINTS_LOADED = False
 

@@ -35,7 +35,8 @@ import attrs
 import pytest
 
 from .dynamic import CheckReport, FixtureResult, check_fixture, check_fixtures
-from .fixtures import DescriptionLookup, Fixture, discover, read_ledger, verify_ledger
+from .fixture_format import DescriptionLookup
+from .fixtures import Fixture, discover, read_ledger, verify_ledger
 
 __all__ = ["CompatCase", "assert_fixtures_compatible", "compat_cases", "pytest_addoption", "pytest_generate_tests"]
 

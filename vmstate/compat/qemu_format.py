@@ -45,7 +45,7 @@ from ..compare_bytes import first_difference
 from ..description import Description, Record
 from ..schema import description_to_json
 from ..typed import description_of, from_record, to_record
-from .fixtures import DescriptionLookup, Outcome, Rewrite
+from .fixture_format import DescriptionLookup, Outcome, Rewrite
 
 __all__ = ["QEMU_STREAMS", "QemuStreams", "canonical_order"]
 

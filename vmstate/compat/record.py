@@ -30,8 +30,8 @@ from ..description import Record
 from ..errors import VMStateError
 from ..typed import description_of, from_record, to_record
 from .errors import CompatError, FixtureError, ImmutableFixtureError
+from .fixture_format import DescriptionLookup
 from .fixtures import (
-    DescriptionLookup,
     LedgerEntry,
     append_ledger,
     discover,

@@ -20,7 +20,7 @@ from streams.qemu import summarize
 from streams.selfdesc import SnapshotReader, write_records
 from vmstate.compare_bytes import first_difference
 
-from .fixtures import DescriptionLookup, Outcome, Rewrite
+from .fixture_format import DescriptionLookup, Outcome, Rewrite
 
 __all__ = ["SNAPSHOTS", "SnapshotFixtures"]
 

@@ -37,6 +37,7 @@ from vmstate.compat import (
 from vmstate.compat.dynamic import check_fixtures
 from vmstate.description import Custom, Description, Field
 from vmstate.kinds import UINT8, UINT32
+from vmstate.lookup import TYPED_SOURCE, DescriptionLookup
 from vmstate.typed import description_of
 
 FIXTURES = ROOT / "compat_fixtures"
@@ -75,27 +76,36 @@ def swapped(items: list[Any], a: int, b: int) -> list[Any]:
     return items
 
 
-def lookup_with(replaced: dict[str, Description]) -> Callable[[str, int, int], Description | None]:
-    """The default registry with some sections' descriptions replaced (keys as in ``described()``)."""
+class _Replaced:
+    """The default registry with some sections' descriptions replaced (a ``vmstate.lookup.DescriptionLookup``)."""
 
-    def key_of(idstr: str) -> str:
+    def __init__(self, replaced: dict[str, Description]) -> None:
+        self._replaced = replaced
+
+    @staticmethod
+    def _key_of(idstr: str) -> str:
         name = idstr.rsplit("/", 1)[-1]
         transport = transport_for_idstr(idstr)
         return f"{name}@{transport.name}" if transport is not None else name
 
-    def lookup(idstr: str, instance_id: int, version: int) -> Description | None:
-        found = candidates(idstr, instance_id, version)
+    def __call__(self, idstr: str, instance_id: int, version: int) -> Description | None:
+        found = self.candidates(idstr, instance_id, version)
         return found[0] if found else None
 
-    def candidates(idstr: str, instance_id: int, version: int) -> list[Description]:
+    def candidates(self, idstr: str, instance_id: int, version: int) -> list[Description]:
         # the registry's variants (piix4_pm, piix4_pm@2.x...) for the sections not replaced
-        found = replaced.get(key_of(idstr))
+        found = self._replaced.get(self._key_of(idstr))
         if found is None:
             return DEFAULT_REGISTRY.candidates(idstr, instance_id, version)
         return [found] if found.minimum_version <= version <= found.version else []
 
-    lookup.candidates = candidates  # type: ignore[attr-defined]
-    return lookup
+    def source_of(self, description: Description) -> str:
+        return TYPED_SOURCE
+
+
+def lookup_with(replaced: dict[str, Description]) -> DescriptionLookup:
+    """The default registry with some sections' descriptions replaced (keys as in ``described()``)."""
+    return _Replaced(replaced)
 
 
 @attrs.frozen

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
 import pytest
 
 from vmstate import (
@@ -21,7 +24,11 @@ from vmstate import (
     struct,
     to_record,
 )
+from vmstate.description import Custom, CustomContext, Description, Field, Int, Record, Struct
+from vmstate.engine import decode as engine_decode
+from vmstate.engine import encode as engine_encode
 from vmstate.kinds import BOOL, INT16, UINT8, UINT16, UINT32, UINT64, array, buffer, prefixed, unused, varray, vbuffer
+from vmstate.limits import DEFAULT_LIMITS
 
 calls: list[str] = []
 
@@ -217,3 +224,75 @@ def test_description_is_inspectable_data() -> None:
     record = decode(description, ByteReader(save(sample())), 3)
     assert record.fields["rings"][1].fields["size"] == 128
     assert list(record.subsections) == ["dev/endian", "dev/started"]
+
+
+# ---------------------------------------------------------------- encode: limits, custom codecs, refusals
+
+class _Picky:
+    """A codec that indexes its value as a dict and records the context it got."""
+
+    def __init__(self) -> None:
+        self.contexts: list[CustomContext] = []
+
+    def decode(self, reader: ByteReader, context: CustomContext) -> Any:
+        return {"x": reader.u8()}
+
+    def encode(self, value: Any, context: CustomContext) -> bytes:
+        self.contexts.append(context)
+        return bytes((value["x"],))
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+
+def test_encode_threads_limits_and_depth_to_custom_codecs_as_decode_does() -> None:
+    codec = _Picky()
+    inner = Description(name="inner", version=1, fields=(Field(name="c", kind=Custom(codec=codec, type_name="picky")),))
+    outer = Description(name="outer", version=1, fields=(Field(name="s", kind=Struct(description=inner)),))
+    limits = attrs.evolve(DEFAULT_LIMITS, max_buffer=99)
+    record = Record(version=1, fields={"s": Record(version=1, fields={"c": {"x": 7}})})
+    assert engine_encode(outer, record, limits=limits) == b"\x07"
+    (context,) = codec.contexts
+    assert context.limits is limits and context.depth == 2 and context.path == ("s", "c")
+    assert engine_decode(outer, ByteReader(b"\x07"), 1) == record
+
+
+@pytest.mark.parametrize("value, cause", [(None, TypeError), ({}, KeyError), ({"x": 256}, ValueError), ([1], TypeError)])
+def test_a_custom_codec_that_meets_a_wrong_shape_gives_an_encode_error_at_its_field(value: Any, cause: type) -> None:
+    picky = Description(name="p", version=1, fields=(
+        Field(name="n", kind=Int(width=1)), Field(name="c", kind=Custom(codec=_Picky(), type_name="picky")),
+    ))
+    with pytest.raises(EncodeError) as caught:
+        engine_encode(picky, Record(version=1, fields={"n": 1, "c": value}))
+    assert caught.value.path == ("c",) and isinstance(caught.value.__cause__, cause)
+    assert caught.value.message.startswith(f"picky: {cause.__name__}")
+
+
+def test_encode_refuses_what_no_stream_can_carry() -> None:
+    described = Description(name="w", version=3, minimum_version=2, fields=(Field(name="a", kind=Int(width=1)),),
+                            subsections=(Description(name="w/é€", version=1, needed=lambda _s: True),))
+    for version in (1, 4):
+        with pytest.raises(EncodeError, match=f"version {version} is outside the range 2..3"):
+            engine_encode(described, Record(version=version, fields={"a": 0}))
+    nested = Description(name="n", version=1, fields=(Field(name="s", kind=Struct(description=described)),))
+    with pytest.raises(EncodeError, match="outside the range") as deep:
+        engine_encode(nested, Record(version=1, fields={"s": Record(version=9, fields={"a": 0})}))
+    assert deep.value.path == ("s",)
+    with pytest.raises(EncodeError, match="not latin-1") as named:
+        engine_encode(described, Record(version=2, fields={"a": 0}, subsections={"w/é€": Record(version=1)}))
+    assert named.value.path == ()
+
+
+def test_hooks_run_in_typed_around_the_engine_not_in_it() -> None:
+    seen: list[str] = []
+
+    @state(name="hooked", version=1, pre_save=lambda s: seen.append("pre_save"),
+           pre_load=lambda s, v: seen.append("pre_load"), post_load=lambda s, v: seen.append(f"post_load {s.a}"))
+    class Hooked:
+        a: int = field(UINT8)
+
+    description = description_of(Hooked)
+    record = engine_decode(description, ByteReader(b"\x05"), 1)
+    assert engine_encode(description, record) == b"\x05" and seen == []
+    assert load(Hooked, ByteReader(b"\x05"), 1).a == 5 and seen == ["pre_load", "post_load 5"]
+    assert save(Hooked(a=6)) == b"\x06" and seen[-1] == "pre_save"

@@ -1,31 +1,37 @@
-"""Precomputed ``struct`` layouts for the static stretches of a description.
+"""The engine's fast path: precomputed ``struct`` layouts for the static stretches of a description.
 
 Most fields are fixed-size scalars that are on the wire at every stream of
 a given version: integers, bools, fixed buffers, unused bytes and fixed
 arrays of integers.  For each (description, version) the consecutive such
 fields are compiled into one ``struct.Struct`` and read or written with a
-single call; everything else (``exists`` tests, variable lengths, nested
-structs, custom codecs) stays with the interpreter in ``engine``.  An array
-of a struct whose whole layout is one such run is read with ``iter_unpack``.
+single call; fields not on the wire at that version are left out of the
+plan; everything else (``exists`` tests, variable lengths, nested structs,
+custom codecs) stays with the interpreter in ``engine``.  An array of a
+struct whose whole layout is one such run is read with ``iter_unpack`` and
+written with one ``pack`` (``read_static_array``, ``pack_static_array``).
 
-The interpreter stays the reference: a truncated run is reported at the
-exact field it cuts (offset and path as the interpreter would give), and a
-value the fast path cannot pack is handed back to it for the precise error.
+The interpreter stays the reference (``engine.interpreted()`` runs it
+alone; tests compare the two): a truncated run is reported at the exact
+field it cuts (offset and path as the interpreter would give), and a value
+the fast path cannot pack is handed back to it for the precise error.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 import struct
 import weakref
-from typing import Any
+from typing import Any, Sequence
 
 import attrs
 
-from .description import Array, Bool, Buffer, Description, Field, Int, Kind, Record, Unused
+from .description import Array, Bool, Buffer, Description, Field, Int, Kind, Record, Struct, Unused
 from .errors import PathItem, TruncatedError
+from .wire import ByteReader
 
-__all__ = ["StaticRun", "Plan", "plan_for", "static_struct_run"]
+__all__ = ["StaticRun", "Plan", "plan_for", "static_struct_run", "read_static_array", "pack_static_array"]
 
 Path = tuple[PathItem, ...]
 
@@ -105,6 +111,14 @@ class StaticRun:
         self._types: tuple[type, ...] = tuple(int if s.kind in (_INT, _BOOL) else bytes for s in slots)
 
     # ------------------------------------------------------------ decoding
+
+    def read(self, reader: ByteReader, path: Path) -> dict[str, Any]:
+        """Read the run's fields; a short input raises the interpreter's ``TruncatedError``."""
+        data = reader.peek(self.size)
+        if len(data) < self.size:
+            raise self.truncated(len(data), reader.offset, path)
+        reader.skip(self.size)
+        return self.values(data)
 
     def values(self, data: bytes | memoryview) -> dict[str, Any]:
         """The fields of one run from its bytes."""
@@ -237,8 +251,6 @@ def plan_for(description: Description, version: int) -> Plan:
 
 def static_struct_run(kind: Kind, version: int | None) -> tuple[StaticRun, int] | None:
     """For an array element that is a struct laid out as one static run: the run and its version."""
-    from .description import Struct
-
     if not isinstance(kind, Struct):
         return None
     nested = kind.description
@@ -246,7 +258,8 @@ def static_struct_run(kind: Kind, version: int | None) -> tuple[StaticRun, int] 
     if not nested.minimum_version <= at <= nested.version:
         return None
     whole = plan_for(nested, at).whole
-    return None if whole is None else (whole, at)
+    # a run of no bytes (only empty buffers) is left to the interpreter: iter_unpack needs a size
+    return None if whole is None or whole.size == 0 else (whole, at)
 
 
 @functools.lru_cache(maxsize=256)
@@ -261,3 +274,59 @@ def records_from(run: StaticRun, data: bytes, version: int) -> list[Record]:
         names = run.names
         return [Record(version, dict(zip(names, values))) for values in run.struct.iter_unpack(data)]
     return [Record(version, run.assemble(values)) for values in run.struct.iter_unpack(data)]
+
+
+def read_static_array(element: Kind, count: int, reader: ByteReader, version: int) -> list[Record] | None:
+    """Read ``count`` elements of a static struct at once; None (nothing read) to leave them to the interpreter.
+
+    None when the element is no static struct, when there are fewer than two,
+    or when the input is too short (the interpreter names the element and
+    field it stops in).
+    """
+    static = static_struct_run(element, version) if count > 1 else None
+    if static is None:
+        return None
+    run, at = static
+    data = reader.peek(count * run.size)
+    if len(data) != count * run.size:
+        return None
+    reader.skip(len(data))
+    return records_from(run, data, at)
+
+
+_VERSION = operator.attrgetter("version")
+_SUBSECTIONS = operator.attrgetter("subsections")
+_FIELDS = operator.attrgetter("fields")
+
+
+def pack_static_array(element: Kind, items: Sequence[Any], version: int, out: list[bytes]) -> bool:
+    """Pack an array of static structs in one go; False (nothing written) if any item needs the interpreter."""
+    static = static_struct_run(element, version)
+    if static is None:
+        return False
+    run, version = static
+    if run.integers and items:
+        try:  # map/attrgetter/itemgetter keep the per-item work in C
+            if set(map(_VERSION, items)) != {version} or any(map(_SUBSECTIONS, items)):
+                return False
+            values = map(operator.itemgetter(*run.names), map(_FIELDS, items))
+            flat = list(itertools.chain.from_iterable(values)) if len(run.names) > 1 else list(values)
+        except (AttributeError, KeyError, TypeError):
+            return False
+        if set(map(type, flat)) != {int}:  # bools and other int look-alikes: the interpreter decides
+            return False
+        try:
+            out.append(repeated(run, len(items)).pack(*flat))
+        except struct.error:
+            return False
+        return True
+    packed: list[bytes] = []
+    for item in items:
+        if item.__class__ is not Record or item.version != version or item.subsections:
+            return False
+        data = run.pack(item.fields)
+        if data is None:
+            return False
+        packed.append(data)
+    out.append(b"".join(packed))
+    return True

@@ -228,7 +228,12 @@ class CustomCodec(Protocol):
         """Read the field's value; raise our ``DecodeError`` family on bad input."""
 
     def encode(self, value: Any, context: CustomContext) -> bytes:
-        """Return the field's bytes; raise ``EncodeError`` if ``value`` cannot be written."""
+        """Return the field's bytes; raise ``EncodeError`` if ``value`` cannot be written.
+
+        The engine holds codecs to this: another exception for a value of the
+        wrong shape (``TypeError``, ``KeyError``, ...) reaches the caller as an
+        ``EncodeError`` at the field's path, the original as its cause.
+        """
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready account of the layout this codec reads and writes."""
@@ -261,12 +266,6 @@ class Field:
     exists: ExistsTest | None = attrs.field(default=None, eq=False)
     #: the state class attribute holding the value, when ``name`` (QEMU's, e.g. ``env.regs``) is no identifier
     attribute: str | None = None
-
-    def present(self, view: Any, version: int) -> bool:
-        """Decide whether this field is on the wire, as QEMU's ``field_exists``."""
-        if self.exists is not None:
-            return bool(self.exists(view, version))
-        return self.since_version <= version
 
 
 @attrs.frozen(kw_only=True)

@@ -1,20 +1,35 @@
 """The one interpreter of descriptions, in QEMU's order.
 
-Decoding follows ``vmstate_load_state``: version window, fields (each gated by
-``since_version`` or its ``exists`` test), then subsections matched by name.
-Encoding walks the same description over a ``Record``, so the two directions
-cannot drift apart.  Paths are threaded through so that every ``DecodeError``
-names the field it happened in.
+Decoding follows ``vmstate_load_state`` (migration/vmstate.c): version
+window, fields (each gated by its ``exists`` test or else by
+``since_version``), then subsections matched by name.  Encoding walks the
+same description over a ``Record``, so the two directions cannot drift
+apart.  Paths are threaded through so that every ``DecodeError`` names the
+field it happened in.
+
+The interpreter gates every field itself.  ``vmstate.compiled`` is its fast
+path (static runs of fields read and written as one ``struct``, arrays of
+static structs at once), used by default; inside ``with interpreted():``
+the interpreter runs alone, the reference that tests compare the plan with.
+
+Hooks do not run here: the engine moves ``Record`` trees, and a
+description's ``pre_save``/``pre_load``/``post_load`` work on state objects,
+so ``vmstate.typed`` runs them (``to_record``, ``from_record``) around it.
+
+A custom codec (``Custom``) raises ``EncodeError`` for a value it cannot
+write; the engine holds every codec to that, turning any other exception a
+codec's ``encode`` lets out for a malformed value into an ``EncodeError``
+at the field's path.
 """
 
 from __future__ import annotations
 
-import itertools
-import operator
+import contextlib
 import struct
-from typing import Any, Sequence
+from contextvars import ContextVar
+from typing import Any, Iterator, Sequence
 
-from .compiled import StaticRun, plan_for, records_from, repeated, static_struct_run
+from .compiled import StaticRun, pack_static_array, plan_for, read_static_array
 from .description import (
     Array,
     Bool,
@@ -44,13 +59,35 @@ from .errors import (
 from .limits import DEFAULT_LIMITS, Limits
 from .wire import INT_STRUCTS, LE_INT_STRUCTS, ByteReader
 
-__all__ = ["decode", "encode", "check_version", "SUBSECTION_MARKER", "StateView"]
+__all__ = ["decode", "encode", "check_version", "interpreted", "SUBSECTION_MARKER", "StateView"]
 
 #: QEMU_VM_SUBSECTION
 SUBSECTION_MARKER = 0x05
 
 Path = tuple[PathItem, ...]
 Scopes = tuple[dict[str, Any], ...]
+
+#: True inside ``interpreted()``: no compiled plan, no array fast path
+_REFERENCE: ContextVar[bool] = ContextVar("vmstate_engine_reference", default=False)
+
+#: what a custom codec's ``encode`` may let out on a value of the wrong shape (besides our own errors)
+_CODEC_SHAPE_ERRORS = (DescriptionError, KeyError, IndexError, TypeError, ValueError, AttributeError,
+                       OverflowError, struct.error)
+
+
+@contextlib.contextmanager
+def interpreted() -> Iterator[None]:
+    """Decode and encode on the interpreter alone inside the block (the reference path).
+
+    The compiled plan must give the same records, bytes and errors (offset,
+    path, message); tests compare the two with this switch.  It holds for
+    the current thread or task, nested decodes of custom codecs included.
+    """
+    token = _REFERENCE.set(True)
+    try:
+        yield
+    finally:
+        _REFERENCE.reset(token)
 
 
 class StateView:
@@ -80,6 +117,18 @@ def check_version(description: Description, version: int) -> None:
             f"{description.minimum_version}..{description.version}",
             version=version,
         )
+
+
+def _steps(description: Description, version: int) -> Sequence[StaticRun | Field]:
+    """The compiled plan's steps, or every field (the interpreter gates them) on the reference path."""
+    return description.fields if _REFERENCE.get() else plan_for(description, version).steps
+
+
+def _on_wire(field: Field, view: StateView, version: int) -> bool:
+    """Whether ``field`` is in the stream: its ``exists`` test, else its ``since_version`` (QEMU's ``vmstate_field_exists``)."""
+    if field.exists is not None:
+        return bool(field.exists(view, version))
+    return field.since_version <= version
 
 
 def _lookup(scopes: Scopes, name: str, path: Path) -> int:
@@ -133,12 +182,12 @@ def decode(
     fields = record.fields
     scopes = (*scopes, fields)
     view = StateView(scopes)  # reads the scopes live: one view serves every exists test
-    for step in plan_for(description, version).steps:
+    for step in _steps(description, version):
         if step.__class__ is StaticRun:
-            fields.update(step.values(_read_run(reader, step, path)))  # type: ignore[union-attr]
+            fields.update(step.read(reader, path))  # type: ignore[union-attr]
             continue
         assert isinstance(step, Field)
-        if step.exists is not None and not step.exists(view, version):
+        if not _on_wire(step, view, version):
             continue
         field_path = (*path, step.name)
         try:
@@ -148,14 +197,6 @@ def decode(
             raise
     _decode_subsections(description, reader, record, limits, path, scopes, _depth)
     return record
-
-
-def _read_run(reader: ByteReader, run: StaticRun, path: Path) -> bytes:
-    data = reader.peek(run.size)
-    if len(data) < run.size:
-        raise run.truncated(len(data), reader.offset, path)
-    reader.skip(run.size)
-    return data
 
 
 def _decode_subsections(
@@ -227,14 +268,10 @@ def _decode_kind(
             assert kind.count_from is not None
             count = _lookup(scopes, kind.count_from, path) * kind.multiply + kind.adjust
         _sized(count, limits.max_array_count, "max_array_count", "array length", path)
-        static = static_struct_run(kind.element, version) if count > 1 else None
-        if static is not None and depth < limits.max_depth:
-            run, at = static
-            data = reader.peek(count * run.size)
-            if len(data) == count * run.size:
-                reader.skip(len(data))
-                return records_from(run, data, at)
-            # Truncated: the interpreter names the element and field it stops in.
+        if depth < limits.max_depth and not _REFERENCE.get():
+            records = read_static_array(kind.element, count, reader, version)
+            if records is not None:
+                return records
         return [
             _decode_element(kind.element, reader, limits, (*path, i), scopes, depth, version)
             for i in range(count)
@@ -272,20 +309,39 @@ def _decode_element(
 # ---------------------------------------------------------------- encoding
 
 
-def encode(description: Description, record: Record, *, path: Path = (), scopes: Scopes = ()) -> bytes:
-    """Encode ``record`` with ``description``; the inverse of ``decode``."""
+def encode(
+    description: Description,
+    record: Record,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    path: Path = (),
+    scopes: Scopes = (),
+    _depth: int = 0,
+) -> bytes:
+    """Encode ``record`` with ``description``; the inverse of ``decode``.
+
+    ``limits`` and the nesting depth reach custom codecs as they do on decoding.
+    """
     out: list[bytes] = []
-    _encode_into(description, record, out, path, scopes)
+    _encode_into(description, record, out, limits, path, scopes, _depth)
     return b"".join(out)
 
 
 def _encode_into(
-    description: Description, record: Record, out: list[bytes], path: Path, parent: Scopes
+    description: Description, record: Record, out: list[bytes], limits: Limits, path: Path, parent: Scopes, depth: int
 ) -> None:
     fields = record.fields
+    version = record.version
+    if not description.minimum_version <= version <= description.version:
+        # what decode would refuse (and one compiled plan per version a caller makes up)
+        raise EncodeError(
+            f"{description.name}: version {version} is outside the range "
+            f"{description.minimum_version}..{description.version}",
+            path=path,
+        )
     scopes = (*parent, fields)
     view = StateView(scopes)
-    for step in plan_for(description, record.version).steps:
+    for step in _steps(description, version):
         if step.__class__ is StaticRun:
             assert isinstance(step, StaticRun)
             packed = step.pack(fields)
@@ -293,33 +349,38 @@ def _encode_into(
                 out.append(packed)
                 continue
             # A value the run cannot pack as it is: the interpreter writes it or says why not.
-            for name, field in _fields_of(description, step.names):
-                _encode_field(field, fields, out, path, scopes, record.version)
+            for field in _fields_of(description, step.names):
+                _encode_field(field, fields, out, limits, path, scopes, version, depth)
             continue
         assert isinstance(step, Field)
-        if step.exists is not None and not step.exists(view, record.version):
+        if not _on_wire(step, view, version):
             continue
-        _encode_field(step, fields, out, path, scopes, record.version)
+        _encode_field(step, fields, out, limits, path, scopes, version, depth)
     for name, sub_record in record.subsections.items():
         sub = description.subsection(name)
         if sub is None:
             raise EncodeError(f"{description.name!r} has no subsection {name!r}", path=path)
-        raw_name = name.encode("latin-1")
+        try:
+            raw_name = name.encode("latin-1")  # the wire's subsection names are bytes, read as latin-1
+        except UnicodeEncodeError:
+            raise EncodeError(f"subsection name {name!r} is not latin-1: no stream can carry it", path=path) from None
         out.append(bytes((SUBSECTION_MARKER, len(raw_name))) + raw_name)
         out.append(INT_STRUCTS[(4, False)].pack(sub_record.version))
-        _encode_into(sub, sub_record, out, (*path, name), scopes)
+        _encode_into(sub, sub_record, out, limits, (*path, name), scopes, depth + 1)
 
 
-def _fields_of(description: Description, names: tuple[str, ...]) -> list[tuple[str, Field]]:
+def _fields_of(description: Description, names: tuple[str, ...]) -> list[Field]:
     by_name = {f.name: f for f in description.fields}
-    return [(name, by_name[name]) for name in names]
+    return [by_name[name] for name in names]
 
 
-def _encode_field(field: Field, fields: dict[str, Any], out: list[bytes], path: Path, scopes: Scopes, version: int) -> None:
+def _encode_field(
+    field: Field, fields: dict[str, Any], out: list[bytes], limits: Limits, path: Path, scopes: Scopes, version: int, depth: int
+) -> None:
     field_path = (*path, field.name)
     if field.name not in fields:
         raise EncodeError("field is on the wire at this version but has no value", path=field_path)
-    _encode_kind(field.kind, fields[field.name], out, field_path, scopes, version)
+    _encode_kind(field.kind, fields[field.name], out, limits, field_path, scopes, version, depth)
 
 
 def _expect_len(actual: int, expected: int, what: str, path: Path) -> None:
@@ -327,7 +388,9 @@ def _expect_len(actual: int, expected: int, what: str, path: Path) -> None:
         raise EncodeError(f"{what} has {actual} items, the description says {expected}", path=path)
 
 
-def _encode_kind(kind: Kind, value: Any, out: list[bytes], path: Path, scopes: Scopes, version: int) -> None:
+def _encode_kind(
+    kind: Kind, value: Any, out: list[bytes], limits: Limits, path: Path, scopes: Scopes, version: int, depth: int
+) -> None:
     if isinstance(kind, Int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise EncodeError(f"expected an integer, got {value!r}", path=path)
@@ -361,59 +424,30 @@ def _encode_kind(kind: Kind, value: Any, out: list[bytes], path: Path, scopes: S
             assert kind.count_from is not None
             expected = _lookup_for_encode(scopes, kind.count_from, path) * kind.multiply + kind.adjust
         _expect_len(len(value), expected, "array", path)
-        static = static_struct_run(kind.element, version)
-        if static is not None and _pack_records(static[0], static[1], value, out):
+        if not _REFERENCE.get() and pack_static_array(kind.element, value, version, out):
             return
         for i, item in enumerate(value):
-            _encode_kind(kind.element, item, out, (*path, i), scopes, version)
+            _encode_kind(kind.element, item, out, limits, (*path, i), scopes, version, depth)
     elif isinstance(kind, Items):
         _check_sequence(value, path)
         _expect_len(len(value), len(kind.elements), "sequence", path)
         for i, (element, item) in enumerate(zip(kind.elements, value)):
-            _encode_kind(element, item, out, (*path, i), scopes, version)
+            _encode_kind(element, item, out, limits, (*path, i), scopes, version, depth)
     elif isinstance(kind, Struct):
         if not isinstance(value, Record):
             raise EncodeError(f"expected a Record, got {type(value).__name__}", path=path)
-        _encode_into(kind.description, value, out, path, ())
+        _encode_into(kind.description, value, out, limits, path, (), depth + 1)
     elif isinstance(kind, Custom):
-        context = CustomContext(limits=DEFAULT_LIMITS, path=path, version=version, scopes=scopes, depth=0)
-        out.append(kind.codec.encode(value, context))
+        context = CustomContext(limits=limits, path=path, version=version, scopes=scopes, depth=depth + 1)
+        try:
+            out.append(kind.codec.encode(value, context))
+        except (EncodeError, DecodeError):
+            raise
+        except _CODEC_SHAPE_ERRORS as error:
+            # The codec met a shape it does not expect: still our error, at the field it is in.
+            raise EncodeError(f"{kind.type_name}: {type(error).__name__}: {error}", path=path) from error
     else:
         raise DescriptionError(f"unknown field kind {kind!r}")
-
-
-_VERSION = operator.attrgetter("version")
-_SUBSECTIONS = operator.attrgetter("subsections")
-_FIELDS = operator.attrgetter("fields")
-
-
-def _pack_records(run: StaticRun, version: int, items: Sequence[Any], out: list[bytes]) -> bool:
-    """Pack an array of static structs in one go; False (nothing written) if any item needs the interpreter."""
-    if run.integers and items:
-        try:  # map/attrgetter/itemgetter keep the per-item work in C
-            if set(map(_VERSION, items)) != {version} or any(map(_SUBSECTIONS, items)):
-                return False
-            values = map(operator.itemgetter(*run.names), map(_FIELDS, items))
-            flat = list(itertools.chain.from_iterable(values)) if len(run.names) > 1 else list(values)
-        except (AttributeError, KeyError):
-            return False
-        if set(map(type, flat)) != {int}:  # bools and other int look-alikes: the interpreter decides
-            return False
-        try:
-            out.append(repeated(run, len(items)).pack(*flat))
-        except struct.error:
-            return False
-        return True
-    packed: list[bytes] = []
-    for item in items:
-        if item.__class__ is not Record or item.version != version or item.subsections:
-            return False
-        data = run.pack(item.fields)
-        if data is None:
-            return False
-        packed.append(data)
-    out.append(b"".join(packed))
-    return True
 
 
 def _check_sequence(value: Any, path: Path) -> Sequence[Any]:

@@ -11,6 +11,12 @@
 Subsection fields live on the same class (as they live in the same C struct in
 QEMU) and name their subsection: ``field(UINT8, subsection="virtio/device_endian")``.
 When a subsection is absent from a stream its fields keep their defaults.
+
+Hooks run here, not in the engine (which moves ``Record`` trees, not state
+objects): ``to_record`` runs ``pre_save`` before reading the object's
+values; ``from_record`` runs ``pre_load`` on a default object, applies the
+record's values, then runs ``post_load``; nested struct states get theirs
+as they are converted.  ``load`` and ``save`` are these around the engine.
 """
 
 from __future__ import annotations
@@ -312,8 +318,8 @@ def load(cls: type[T], reader: ByteReader, version: int, *, limits: Limits = DEF
     return from_record(cls, decode(description_of(cls), reader, version, limits=limits))
 
 
-def save(obj: Any, *, version: int | None = None) -> bytes:
+def save(obj: Any, *, version: int | None = None, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """Encode a state object (its fields, then its needed subsections)."""
     record = to_record(obj, version=version)
-    return encode(description_of(obj), record)
+    return encode(description_of(obj), record, limits=limits)
 

@@ -255,6 +255,23 @@ def test_a_bad_device_state_names_item_section_and_field() -> None:
     assert f"item {n} (device)" in text and caught.value.offset is not None and caught.value.offset > 12
 
 
+def test_the_item_and_the_offset_in_the_rebuilt_section_are_fields_not_message_text() -> None:
+    items = raw_items(reduced_snapshot("msgpack"))
+    n, item = next((n, i) for n, i in enumerate(items) if i["t"] == "device" and i["idstr"] == "timer")
+    item["state"]["fields"]["cpu_ticks_offset"] = "text"
+    with pytest.raises(MalformedError) as caught:
+        read_all(build("msgpack", items))
+    error = caught.value
+    assert (error.item, error.item_kind, error.section, error.path) == (n, "device", "timer", ("cpu_ticks_offset",))
+    assert error.message == "the state does not fit 'timer' v2: expected an integer, got 'text'"
+    item["state"]["fields"]["cpu_ticks_offset"] = 0
+    item["state"]["subsections"] = {"timer/nope": {"version": 1, "fields": {}}}
+    with pytest.raises(MalformedError) as unknown:
+        read_all(build("msgpack", items))
+    assert (unknown.value.item, unknown.value.section, unknown.value.path) == (n, "timer", ())
+    assert not unknown.value.message.startswith("item") and f"item {n} (device): " in str(unknown.value)
+
+
 # ----------------------------------------------------------- hostile lengths
 
 

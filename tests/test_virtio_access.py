@@ -312,3 +312,12 @@ def test_tswap_defaults_to_this_host() -> None:
     assert tswap32(subject, 0x01020304) == tswap32(subject, 0x01020304, host_big_endian=HOST_BIG_ENDIAN)
     with pytest.raises(EncodeError):
         tswap16(subject, 1 << 16)
+
+
+def test_guest_memory_errors_carry_address_and_length() -> None:
+    with pytest.raises(LimitExceededError) as big:
+        GuestMemory(1 << 40, max_access=1 << 20).read(0x1000, 1 << 21)
+    assert (big.value.address, big.value.length) == (0x1000, 1 << 21)
+    with pytest.raises(TruncatedError) as short:
+        lduw_p(EndianState(target=X86_64, device_endian=Endian.LITTLE, guest_features=V1), b"\x01\x02\x03", 2)
+    assert (short.value.offset, short.value.message) == (2, "expected 2 bytes, got 1")

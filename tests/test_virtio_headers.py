@@ -403,3 +403,19 @@ def test_9p_header_round_trip(size, type_, tag) -> None:
 )
 def test_sizes_match_the_c_layouts(cls, size) -> None:
     assert cls.SIZE == size
+
+
+def test_short_buffers_name_offset_and_structure_in_fields() -> None:
+    with pytest.raises(TruncatedError) as short:
+        NetCtrlHdr.unpack(b"\x00\x00\x04", 2)
+    assert (short.value.offset, short.value.path, short.value.message) == (2, ("NetCtrlHdr",), "expected 2 bytes, got 1")
+    raw = NetMacTable(macs=[bytes(6)] * 3).pack(BE)
+    with pytest.raises(TruncatedError) as table:
+        NetMacTable.unpack(BE, raw[:-1])
+    assert (table.value.offset, table.value.path) == (4, ("NetMacTable", "macs"))
+    with pytest.raises(MalformedError) as p9:
+        P9Header.unpack(b"\x00" + bytes(7), 1)
+    assert (p9.value.offset, p9.value.path) == (1, ("P9Header", "size"))
+    with pytest.raises(EncodeError) as wide:
+        NetCtrlHdr(class_=256, cmd=0)
+    assert wide.value.path == ("class_",) and "class_" not in wide.value.message

@@ -3,9 +3,16 @@
 ``VMStateError`` is the root.  ``DescriptionError`` is a caller mistake (a bad
 description or a value that does not fit it); ``DecodeError`` is bad input.
 Bad-input errors carry where they happened: the absolute byte ``offset``, the
-``section`` (idstr), the ``version`` being loaded and the field ``path``.  The
-engine and the stream reader fill in what they know as the error travels up,
-so the innermost (most precise) context wins.
+``section`` (idstr), the ``version`` being loaded and the field ``path``; inside
+a snapshot also the ``item`` (its number and kind) and, for a state checked
+as QEMU bytes that are not the file's, the ``section_offset`` in them.  The
+engine and the readers fill in what they know as the error travels up, so
+the innermost (most precise) context wins; none of it is written into
+``message``, and ``str()`` renders it all.
+
+Leaves also subclass the builtin they resemble: a truncation is an
+``EOFError``, a limit, version or malformed byte a ``ValueError``, an
+unsupported feature a ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -53,15 +60,18 @@ class DescriptionError(VMStateError, ValueError):
 
 
 class EncodeError(VMStateError, ValueError):
-    """A value does not fit the description it is encoded with."""
+    """A value does not fit the description it is encoded with; ``section`` and ``path`` say where."""
 
-    def __init__(self, message: str, *, path: tuple[PathItem, ...] = ()) -> None:
+    def __init__(self, message: str, *, path: tuple[PathItem, ...] = (), section: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
+        self.section = section
 
     def __str__(self) -> str:
         where = format_path(self.path)
+        if self.section is not None:
+            where = f"in {self.section}: {where}" if where else f"in {self.section}"
         return f"{where}: {self.message}" if where else self.message
 
 
@@ -76,6 +86,9 @@ class DecodeError(VMStateError):
         section: str | None = None,
         path: tuple[PathItem, ...] | None = None,
         version: int | None = None,
+        item: int | None = None,
+        item_kind: str | None = None,
+        section_offset: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -83,6 +96,11 @@ class DecodeError(VMStateError):
         self.section = section
         self.path = path
         self.version = version
+        #: the snapshot item the error is in: its number and its kind (``device``, ...)
+        self.item = item
+        self.item_kind = item_kind
+        #: where in a section's QEMU bytes, when those are rebuilt (a snapshot's state), not read from the file
+        self.section_offset = section_offset
 
     def add_context(
         self,
@@ -91,6 +109,8 @@ class DecodeError(VMStateError):
         section: str | None = None,
         path: tuple[PathItem, ...] | None = None,
         version: int | None = None,
+        item: int | None = None,
+        item_kind: str | None = None,
     ) -> None:
         """Fill in context the raiser did not know; never overwrite it."""
         if self.offset is None:
@@ -101,6 +121,9 @@ class DecodeError(VMStateError):
             self.path = path
         if self.version is None:
             self.version = version
+        if self.item is None:
+            self.item = item
+            self.item_kind = item_kind
 
     def __str__(self) -> str:
         parts = []
@@ -114,7 +137,12 @@ class DecodeError(VMStateError):
             where = f"{where}: {field}" if where else field
         if self.version is not None:
             where = f"{where} (v{self.version})"
-        return f"{where}: {self.message}" if where else self.message
+        text = self.message
+        if self.section_offset is not None:
+            text = f"{text} (byte {self.section_offset} of the section)"
+        if self.item is not None:
+            text = f"item {self.item}{f' ({self.item_kind})' if self.item_kind else ''}: {text}"
+        return f"{where}: {text}" if where else text
 
 
 class TruncatedError(DecodeError, EOFError):
@@ -125,19 +153,19 @@ class MalformedError(DecodeError, ValueError):
     """A byte or value is not what the format allows at that point."""
 
 
-class LimitExceededError(DecodeError):
+class LimitExceededError(DecodeError, ValueError):
     """A length or count read from the input exceeds a named limit."""
 
 
-class VersionError(DecodeError):
+class VersionError(DecodeError, ValueError):
     """A version number is outside the range a description can load."""
 
 
-class UnknownSubsectionError(DecodeError):
+class UnknownSubsectionError(DecodeError, ValueError):
     """A subsection carries its parent's prefix but is not known to it."""
 
 
-class UnknownSectionError(DecodeError):
+class UnknownSectionError(DecodeError, ValueError):
     """A section cannot be decoded and its end cannot be found."""
 
 
@@ -145,5 +173,5 @@ class UnnamedSectionError(DecodeError, ValueError):
     """A section that must decode field by field (a virtio device) was decoded only as a blob or raw bytes."""
 
 
-class UnsupportedError(DecodeError):
+class UnsupportedError(DecodeError, NotImplementedError):
     """The input uses a valid feature this project does not decode."""

@@ -37,6 +37,7 @@ __all__ = [
     "EndianSubject",
     "GuestMemory",
     "GuestMemoryError",
+    "GuestMemoryLimitError",
     "device_endian_needed",
     "is_big_endian",
     "ldl_p",
@@ -74,6 +75,15 @@ class DeviceEndianUnknownError(DescriptionError):
 
 class GuestMemoryError(MalformedError):
     """A guest-physical access falls outside the modelled RAM."""
+
+    def __init__(self, message: str, *, address: int, length: int) -> None:
+        super().__init__(message)
+        self.address = address
+        self.length = length
+
+
+class GuestMemoryLimitError(LimitExceededError):
+    """A guest-physical access longer than the memory model's ``max_access``."""
 
     def __init__(self, message: str, *, address: int, length: int) -> None:
         super().__init__(message)
@@ -214,8 +224,9 @@ class GuestMemory:
         if length < 0:
             raise GuestMemoryError(f"negative access length {length}", address=address, length=length)
         if length > self._max_access:
-            raise LimitExceededError(
-                f"guest memory access of {length} bytes at {address:#x} exceeds max_access ({self._max_access})"
+            raise GuestMemoryLimitError(
+                f"guest memory access of {length} bytes at {address:#x} exceeds max_access ({self._max_access})",
+                address=address, length=length,
             )
         if address < 0 or address + length > self._size:
             raise GuestMemoryError(
@@ -320,7 +331,7 @@ Buffer = bytes | bytearray | memoryview
 
 def _ld_p(subject: EndianSubject, buf: Buffer, offset: int, width: int) -> int:
     if offset < 0 or offset + width > len(buf):
-        raise TruncatedError(f"need {width} bytes at buffer offset {offset}, buffer has {len(buf)}")
+        raise TruncatedError(f"expected {width} bytes, got {max(len(buf) - offset, 0)}", offset=offset)
     value: int = _codec(subject, width).unpack_from(buf, offset)[0]
     return value
 

@@ -9,6 +9,8 @@ the virtio-9p config header.  Each class here is one such structure with
 from ``is_big_endian(subject)``.  Two structures never follow the device:
 the balloon config (little-endian by the balloon spec, hw/virtio/virtio-balloon.c)
 and 9P protocol messages (little-endian by 9P2000.L) — those take no subject.
+A short or bad buffer raises our ``DecodeError`` family with ``offset`` (in
+``buf``) and ``path`` (the structure, then the field) set.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def _u(bits: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
 
     def check(_instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
         if not 0 <= value <= limit:
-            raise EncodeError(f"{attribute.name}={value} does not fit in {bits} bits")
+            raise EncodeError(f"{value} does not fit in {bits} bits", path=(attribute.name,))
 
     return check
 
@@ -69,14 +71,14 @@ def _u(bits: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
 def _bytes_of(length: int) -> Callable[[Any, attrs.Attribute[bytes], bytes], None]:
     def check(_instance: Any, attribute: attrs.Attribute[bytes], value: bytes) -> None:
         if len(value) != length:
-            raise EncodeError(f"{attribute.name} must be {length} bytes, got {len(value)}")
+            raise EncodeError(f"must be {length} bytes, got {len(value)}", path=(attribute.name,))
 
     return check
 
 
 def _need(what: str, buf: Buffer, offset: int, size: int) -> None:
     if offset < 0 or len(buf) - offset < size:
-        raise TruncatedError(f"{what}: need {size} bytes at offset {offset}, have {max(len(buf) - offset, 0)}")
+        raise TruncatedError(f"expected {size} bytes, got {max(len(buf) - offset, 0)}", offset=offset, path=(what,))
 
 
 def _pair(fmt: str) -> tuple[struct.Struct, struct.Struct]:
@@ -249,7 +251,8 @@ class NetMacTable:
         entries = _CODES_U32[is_big_endian(subject)].unpack_from(buf, offset)[0]
         available = (len(buf) - offset - 4) // _ETH_ALEN
         if entries > available:
-            raise TruncatedError(f"MAC table claims {entries} entries, only {available} present")
+            raise TruncatedError(f"the table claims {entries} entries, only {available} present",
+                                 offset=offset + 4, path=(cls.__name__, "macs"))
         start = offset + 4
         return cls(macs=tuple(bytes(buf[start + i * _ETH_ALEN : start + (i + 1) * _ETH_ALEN]) for i in range(entries)))
 
@@ -583,7 +586,8 @@ class P9Header:
         _need(cls.__name__, buf, offset, cls._CODEC.size)
         size, type_, tag = cls._CODEC.unpack_from(buf, offset)
         if size < cls._CODEC.size:
-            raise MalformedError(f"9P message size {size} is smaller than its 7-byte header")
+            raise MalformedError(f"9P message size {size} is smaller than its 7-byte header",
+                                 offset=offset, path=(cls.__name__, "size"))
         return cls(size=size, type=type_, tag=tag)
 
     def pack(self) -> bytes:

@@ -85,8 +85,7 @@ def _default_descriptions() -> DescriptionLookup:
 
 
 def _in_item(error: DecodeError, number: int, offset: int, kind: str | None) -> DecodeError:
-    error.add_context(offset=offset)
-    error.message = f"item {number}{f' ({kind})' if kind else ''}: {error.message}"
+    error.add_context(offset=offset, item=number, item_kind=kind)
     return error
 
 

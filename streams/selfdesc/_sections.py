@@ -23,14 +23,13 @@ yield what a QEMU stream could have.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from streams.qemu.configuration import CONFIGURATION
 from streams.qemu.reader import DescriptionLookup
 from streams.records import Configuration, DeviceState
 from vmstate.description import Description, Record
-from vmstate.engine import decode, encode
+from vmstate.engine import check_version, decode, encode
 from vmstate.errors import (
     DecodeError,
     DescriptionError,
@@ -55,7 +54,8 @@ def _state(record: Record, section: str) -> dict[str, Any]:
     try:
         return record_to_plain(record)
     except EncodeError as error:
-        raise EncodeError(f"{section}: {error.message}", path=error.path) from None
+        error.section = error.section or section
+        raise
 
 
 def _vmdesc_entry(record: DeviceState) -> dict[str, Any]:
@@ -64,9 +64,10 @@ def _vmdesc_entry(record: DeviceState) -> dict[str, Any]:
         entry = {"name": record.idstr, "instance_id": record.instance_id, **vmdesc_from_description(record.description)}
         rebuilt = description_from_vmdesc(entry)
     except DecodeError as error:
-        raise EncodeError(f"{record.idstr}: its vmdesc description cannot be written down: {error}") from None
+        raise EncodeError(f"its vmdesc description cannot be written down: {error.message}",
+                          path=error.path or (), section=record.idstr) from error
     if rebuilt != record.description:
-        raise EncodeError(f"{record.idstr}: its description does not survive as a vmdesc entry")
+        raise EncodeError("its description does not survive as a vmdesc entry", section=record.idstr)
     return entry
 
 
@@ -85,7 +86,7 @@ def device_item(record: DeviceState) -> dict[str, Any]:
     if record.source == "vmdesc":
         item["vmdesc"] = _vmdesc_entry(record)
     elif record.source != "typed":
-        raise EncodeError(f"{record.idstr}: unknown description source {record.source!r}")
+        raise EncodeError(f"unknown description source {record.source!r}", section=record.idstr)
     if record.fallback is not None:
         item["fallback"] = record.fallback
     return item
@@ -183,25 +184,19 @@ def load_state(description: Description, plain: Any, limits: Limits) -> tuple[Re
     Returns the engine's record and the section's size in QEMU bytes.
     """
     record = record_from_plain(plain, max_depth=nesting_limit(limits))
+    check_version(description, record.version)  # the VersionError decoding would give, before encoding
     try:
-        data = encode(description, record)
-    except EncodeError as error:
+        data = encode(description, record, limits=limits)
+    except EncodeError as error:  # custom codecs included: the engine holds them to EncodeError
         raise MalformedError(f"the state does not fit {description.name!r} v{record.version}: {error.message}", path=error.path) from None
-    except DecodeError:
-        raise
-    except (DescriptionError, KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, struct.error) as error:
-        # A custom codec (virtio) met a shape it does not expect.
-        raise MalformedError(f"the state does not fit {description.name!r}: {type(error).__name__}: {error}") from None
     if len(data) > limits.max_section_body:
         raise LimitExceededError(f"a section of {len(data)} bytes exceeds limits.max_section_body = {limits.max_section_body}")
     reader = ByteReader(data)
     try:
         loaded = decode(description, reader, record.version, limits=limits)
     except DecodeError as error:
-        # The offset is inside the re-encoded section, not in the file: say so.
-        where = f" (byte {error.offset} of the section)" if error.offset else ""
-        error.message += where
-        error.offset = None
+        # The offset is inside the re-encoded section, not in the file: the file's comes from the item.
+        error.section_offset, error.offset = error.offset, None
         raise
     if reader.offset != len(data):
         raise MalformedError(f"the state leaves {len(data) - reader.offset} bytes its description does not read")

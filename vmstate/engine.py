@@ -124,13 +124,6 @@ def _steps(description: Description, version: int) -> Sequence[StaticRun | Field
     return description.fields if _REFERENCE.get() else plan_for(description, version).steps
 
 
-def _on_wire(field: Field, view: StateView, version: int) -> bool:
-    """Whether ``field`` is in the stream: its ``exists`` test, else its ``since_version`` (QEMU's ``vmstate_field_exists``)."""
-    if field.exists is not None:
-        return bool(field.exists(view, version))
-    return field.since_version <= version
-
-
 def _lookup(scopes: Scopes, name: str, path: Path) -> int:
     for scope in reversed(scopes):
         if name in scope:
@@ -187,7 +180,12 @@ def decode(
             fields.update(step.read(reader, path))  # type: ignore[union-attr]
             continue
         assert isinstance(step, Field)
-        if not _on_wire(step, view, version):
+        # On the wire: its exists test, else its since_version (QEMU's vmstate_field_exists);
+        # the plan leaves out what since_version excludes, the reference path needs the check.
+        if step.exists is not None:
+            if not step.exists(view, version):
+                continue
+        elif step.since_version > version:
             continue
         field_path = (*path, step.name)
         try:
@@ -353,7 +351,10 @@ def _encode_into(
                 _encode_field(field, fields, out, limits, path, scopes, version, depth)
             continue
         assert isinstance(step, Field)
-        if not _on_wire(step, view, version):
+        if step.exists is not None:
+            if not step.exists(view, version):
+                continue
+        elif step.since_version > version:
             continue
         _encode_field(step, fields, out, limits, path, scopes, version, depth)
     for name, sub_record in record.subsections.items():

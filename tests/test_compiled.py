@@ -21,9 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices import DEFAULT_REGISTRY
-from streams.qemu.files import open_stream
+from streams.files import open_stream
 from streams.qemu.reader import StreamReader
-from streams.qemu.records import DeviceState
+from streams.records import DeviceState
 from vmstate.compiled import plan_for
 from vmstate.description import (
     Array,

@@ -209,6 +209,9 @@ def corpus() -> list[Fixture]:
                 "pc-i440fx-2.2: 2.2 layout (no configuration, no footers, no vmdesc), virtio-keyboard, -gpu, "
                 "-iommu and -mem on virtio-pci (no mode option: the machine's disable-modern=on would clash "
                 "with disable-legacy=on; virtio_pci_force_virtio_1 makes them modern)", vmdesc=False),
+        Fixture("pc-2.2-memory-slots", X86, "pc-i440fx-2.2", 16, ("-m", "16,slots=4,maxmem=1G"),
+                "pc-i440fx-2.2: 2.2 layout, no devices, 4 memory slots: piix4_pm/memhp carries one "
+                "status per slot (hw/acpi/memory_hotplug.c), a count the stream does not carry", vmdesc=False),
         Fixture("pc-7.2-virtio-vga", X86, "pc", 16, more_virtio_args("vga"),
                 "pc (7.2), virtio-vga max_outputs=2: a virtio-gpu section (2 scanouts) and a virtio-vga one"),
         Fixture("virt-7.2-virtio-pci-more", AARCH64, "virt", 16,

@@ -119,8 +119,11 @@ def test_an_error_names_the_file_it_is_about(tmp_path: Path) -> None:
 
 
 def test_raw_bodies_strings_and_counts_read_as_text(tmp_path: Path) -> None:
-    # piix4_pm with memory hotplug (virtio-mem) on the 2.2 layout is a body nothing describes yet
-    old, new = CORPUS / "pc-2.2-virtio-more.mig", tmp_path / "changed.mig"
+    # piix4_pm with 257 memory slots (more than ACPI_MAX_RAM_SLOTS) is a body nothing describes
+    old, new = tmp_path / "slots-257.mig", tmp_path / "changed.mig"
+    more = (CORPUS / "pc-2.2-virtio-more.mig").read_bytes()
+    devs = more.index(b"piix4_pm/memhp") + len(b"piix4_pm/memhp") + 8  # version, selector, then 2 slot statuses
+    old.write_bytes(more[:devs] + bytes(10 * 257) + more[devs + 20:])
     data = bytearray(old.read_bytes())
     body = data.index(b"\x150000:00:01.3/piix4_pm") + 1 + 21 + 8
     data[body + 3] ^= 0xFF

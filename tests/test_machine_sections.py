@@ -133,3 +133,70 @@ def test_damage_in_the_machine_sections_gives_only_our_errors(corpus_file, cut: 
                 pass
         except VMStateError as error:
             assert error.offset is not None
+
+
+# ------------------------------------------------------------------ memory slots
+
+#: real streams of machines with memory slots: (fixture, idstr, slot count, variant)
+MEMORY_SLOTS = [
+    ("pc-2.2-memory-slots.mig", 4, "piix4_pm@2.x"),  # -m 16,slots=4,maxmem=1G
+    ("pc-2.2-virtio-more.mig", 2, "piix4_pm@2.x"),  # virtio-mem's -m 16,slots=2,maxmem=512M
+    ("pc-7.2-virtio-mem-modern.mig", 2, "piix4_pm"),
+]
+_PIIX4_PM = "0000:00:01.3/piix4_pm"
+_MEMHP = b"piix4_pm/memhp"
+
+
+@pytest.mark.parametrize(("name", "slots", "variant"), MEMORY_SLOTS)
+def test_the_section_end_gives_piix4_pm_its_memory_slot_count(corpus_file, name: str, slots: int, variant: str) -> None:  # type: ignore[no-untyped-def]
+    path = corpus_file(name)
+    section = _by_idstr(path)[(_PIIX4_PM, 0)]
+    assert (section.source, section.description.name, section.fallback) == ("typed", variant, None)
+    memhp = section.record.subsections["piix4_pm/memhp"].fields["acpi_memory_hotplug"]
+    # a paused guest plugged no DIMM: every slot's status is clear
+    assert memhp.fields["selector"] == 0
+    assert [dict(d.fields) for d in memhp.fields["devs"]] == [
+        {"is_enabled": False, "is_inserting": False, "ost_event": 0, "ost_status": 0}] * slots
+    assert section.state.memory_hotplug.selector == 0
+    with open_stream(path) as source, open_stream(path) as original:
+        report = check_stream(source, original, descriptions=DEFAULT_REGISTRY)
+    assert report.identical and report.raw_bytes == 0 and report.unnamed == []
+
+
+def test_qemu_s_own_vmdesc_counts_the_slots_we_found(corpus_file) -> None:  # type: ignore[no-untyped-def]
+    path = corpus_file("pc-7.2-virtio-mem-modern.mig")
+    with open_stream(path) as source:
+        vmdesc = StreamReader(source).vmdesc
+    assert vmdesc is not None
+    (entry,) = [d for d in vmdesc["devices"] if d["name"] == _PIIX4_PM]
+    (memhp,) = [s for s in entry["subsections"] if s["vmsd_name"] == "piix4_pm/memhp"]
+    devs = memhp["fields"][0]["struct"]["fields"][1]
+    assert (devs["name"], devs["array_len"], devs["size"]) == ("devs", 2, 10)
+
+
+def _with_slots(data: bytes, slots: int, now: int = 4) -> bytes:
+    """A stream of ``now`` memory slots with ``slots`` clear slot statuses instead."""
+    devs = data.index(_MEMHP) + len(_MEMHP) + 4 + 4  # name, version, selector
+    assert data[devs:devs + 10 * now] == bytes(10 * now)  # clear, as a paused guest leaves them
+    return data[:devs] + bytes(10 * slots) + data[devs + 10 * now:]
+
+
+@pytest.mark.parametrize("slots", [1, 5, 256])
+def test_any_slot_count_up_to_acpi_max_ram_slots_is_named(corpus_file, slots: int) -> None:  # type: ignore[no-untyped-def]
+    data = _with_slots(corpus_file("pc-2.2-memory-slots.mig").read_bytes(), slots)
+    section = next(r for r in StreamReader(io.BytesIO(data), descriptions=DEFAULT_REGISTRY)
+                   if isinstance(r, DeviceState) and r.idstr == _PIIX4_PM)
+    assert section.source == "typed"
+    assert len(section.record.subsections["piix4_pm/memhp"].fields["acpi_memory_hotplug"].fields["devs"]) == slots
+
+
+def test_more_slots_than_a_pc_machine_takes_is_not_named(corpus_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import run_script
+
+    # (in pc-2.2-virtio-more, sections follow piix4_pm: a misfit is no truncation)
+    path = tmp_path / "slots-257.mig"
+    path.write_bytes(_with_slots(corpus_file("pc-2.2-virtio-more.mig").read_bytes(), 257, now=2))
+    result = run_script("vmstate", "check", path)
+    assert result.returncode == 1
+    assert "1 section(s) NOT NAMED" in result.stdout
+    assert "no section boundary where the typed description 'piix4_pm' ends" in result.stdout

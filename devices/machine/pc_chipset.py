@@ -14,7 +14,8 @@ from typing import Any
 import attrs
 
 from vmstate import Subsection, field, state, struct
-from vmstate.typed import as_received, received_subsections
+from vmstate.description import Description, Struct
+from vmstate.typed import as_received, description_of, received_subsections
 from vmstate.kinds import (
     BOOL,
     INT32,
@@ -34,7 +35,7 @@ from ..virtio.pci import PciDevice
 
 __all__ = [
     "Apic", "Dma", "DmaRegs", "FwCfg", "Hpet", "HpetTimer", "I440fx", "I8254", "I8259", "Ioapic", "KvmVapic",
-    "Mc146818Rtc", "PciStatus", "PitChannel", "Piix3", "Piix4Pm", "Piix4PmLegacy", "PmSmbus", "PIIX4_PM_STATES",
+    "Mc146818Rtc", "MemStatus", "MemoryHotplug", "MemoryHotplugSlots", "PciStatus", "PitChannel", "Piix3", "Piix4Pm", "Piix4PmLegacy", "PmSmbus", "PIIX4_PM_STATES",
 ]
 
 
@@ -359,16 +360,72 @@ class PciStatus:
     down: int = field(UINT32)
 
 
+@state(name="memory hotplug device state", version=1, minimum_version=1)
+class MemStatus:
+    """``vmstate_memhp_sts`` (hw/acpi/memory_hotplug.c): one memory slot's hot-plug status."""
+
+    is_enabled: bool = field(BOOL)
+    is_inserting: bool = field(BOOL)
+    ost_event: int = field(UINT32)
+    ost_status: int = field(UINT32)
+
+
 @state(name="memory hotplug state", version=1, minimum_version=1)
 class MemoryHotplug:
     """``vmstate_memory_hotplug`` (hw/acpi/memory_hotplug.c) of a machine without memory slots.
 
-    Its device array is sized by the slot count, a machine option the stream
-    does not carry: with slots (``-m ...,slots=N``) the section does not end
-    where this says, and the reader keeps the body raw.
+    Its ``devs`` array (``VMSTATE_STRUCT_VARRAY_POINTER_UINT32``) is counted
+    by ``dev_count``, which ``acpi_memory_hotplug_init`` sets to the
+    machine's slot count (``-m ...,slots=N``, 0 without): the stream does not
+    carry it.  Machines with slots are ``MemoryHotplugSlots`` layouts.
     """
 
     selector: int = field(UINT32)
+
+
+@state(name="memory hotplug state", version=1, minimum_version=1)
+class MemoryHotplugSlots:
+    """``vmstate_memory_hotplug`` with memory slots: one ``MemStatus`` per slot.
+
+    Declared with no slot; ``with_memory_slots`` makes the layout of each
+    count.  A section read with one keeps the statuses in its record; the
+    typed ``Piix4Pm`` object holds only the ``selector``.
+    """
+
+    selector: int = field(UINT32)
+    devs: list[MemStatus] = field(array(struct(MemStatus), 0), default=attrs.Factory(list))
+
+
+#: ACPI_MAX_RAM_SLOTS (include/hw/acpi/acpi.h): the most memory slots a pc machine takes
+MAX_MEMORY_SLOTS = 256
+
+
+def _memory_hotplug(slots: int) -> Struct:
+    """The ``memory hotplug state`` struct of a machine with ``slots`` memory slots."""
+    base = description_of(MemoryHotplugSlots)
+    devs = tuple(attrs.evolve(f, kind=attrs.evolve(f.kind, count=slots)) if f.name == "devs" else f for f in base.fields)
+    return Struct(description=attrs.evolve(base, fields=devs))
+
+
+def with_memory_slots(cls: type, subsection: str) -> None:
+    """Give ``cls``'s description one alternative layout per memory slot count, 1..``MAX_MEMORY_SLOTS``.
+
+    Only the ``subsection`` (``piix4_pm/memhp``) differs between them; the
+    reader tries them in order and keeps the one after which the section
+    ends (``Description.alternatives``).
+    """
+    base = description_of(cls)
+
+    def layout(slots: int) -> Description:
+        subs = tuple(
+            attrs.evolve(sub, fields=tuple(attrs.evolve(f, kind=_memory_hotplug(slots)) for f in sub.fields))
+            if sub.name == subsection else sub
+            for sub in base.subsections
+        )
+        return attrs.evolve(base, subsections=subs)
+
+    cls.__vmstate__ = attrs.evolve(  # type: ignore[attr-defined]
+        base, alternatives=tuple(layout(n) for n in range(1, MAX_MEMORY_SLOTS + 1)))
 
 
 #: ACPI_PCIHP_MAX_HOTPLUG_BUS
@@ -417,6 +474,8 @@ and one status per bus); ``piix4_pm/memhp`` goes with memory hot-plug.
 """
 Piix4PmLegacy = _piix4_pm("piix4_pm@2.x", smbus_and_acpi_index=False)
 Piix4PmLegacy.__doc__ = """``piix4_pm`` as machine types 2.x write it: no SMBus state, no ``acpi_index``."""
+for _cls in (Piix4Pm, Piix4PmLegacy):
+    with_memory_slots(_cls, "piix4_pm/memhp")
 
 #: both layouts, the one of today's machine types first
 PIIX4_PM_STATES: tuple[type, ...] = (Piix4Pm, Piix4PmLegacy)

@@ -152,17 +152,41 @@ def device_from_item(item: ItemFields, descriptions: DescriptionLookup | None, l
 
 
 def _load_with_some_layout(description: Description, plain: Any, limits: Limits) -> tuple[Description, Record, int]:
-    """``load_state`` with the first of the description's layouts that fits (see ``Description.alternatives``)."""
+    """``load_state`` with the first of the description's layouts that fits (see ``Description.alternatives``).
+
+    A layout fits when it loads the state and keeps every field of it: the
+    encoder passes over fields a layout does not declare (``piix4_pm``'s slot
+    statuses, for the layout of a machine without memory slots).  If no layout
+    keeps them all, the first that loads is taken.
+    """
     layouts = description.layouts()
+    if len(layouts) == 1:
+        record, size = load_state(description, plain, limits)
+        return description, record, size
+    given = _shape(record_from_plain(plain, max_depth=nesting_limit(limits)))
+    first: tuple[Description, Record, int] | None = None
     for i, layout in enumerate(layouts):
         try:
             record, size = load_state(layout, plain, limits)
         except DecodeError:
-            if i + 1 == len(layouts):
+            if i + 1 == len(layouts) and first is None:
                 raise
             continue
-        return layout, record, size
-    raise AssertionError("a description has at least one layout")
+        if _shape(record) == given:
+            return layout, record, size
+        first = first or (layout, record, size)
+    assert first is not None
+    return first
+
+
+def _shape(value: Any) -> Any:
+    """The field and subsection names of a record, all the way down, and the length of every list."""
+    if isinstance(value, Record):
+        return ({name: _shape(v) for name, v in value.fields.items()},
+                {name: _shape(v) for name, v in value.subsections.items()})
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return None
 
 
 def configuration_from_item(item: ItemFields, limits: Limits) -> Configuration:

@@ -8,8 +8,8 @@ from typing import Any
 
 import attrs
 
-from streams.files import open_stream
-from streams.qemu.reader import DescriptionLookup, StreamReader
+from streams.formats import OpenedStream, open_records
+from streams.qemu.reader import DescriptionLookup
 from streams.qemu.writer import StreamWriter
 from streams.records import Configuration, DeviceState, StreamRecord
 from vmstate.engine import encode
@@ -124,15 +124,16 @@ def load_snapshot(
     decoded; each device state is loaded with our description of it today,
     which also loads states saved with older description versions.
     """
-    with open(path, "rb") as file:
-        reader = SnapshotReader(file, descriptions=descriptions, limits=limits)
+    with open_records(path, descriptions=descriptions, limits=limits, expect="snapshot") as opened:
+        reader: SnapshotReader = opened.reader
         devices: list[DeviceState] = []
         configuration: Configuration | None = None
-        for record in reader:
-            if isinstance(record, DeviceState):
-                devices.append(record)
-            elif isinstance(record, Configuration):
-                configuration = record
+        for record in opened.records:
+            match record:
+                case DeviceState():
+                    devices.append(record)
+                case Configuration():
+                    configuration = record
         assert reader.index is not None
         return Snapshot(
             reader.container.codec,
@@ -155,8 +156,8 @@ def stream_to_snapshot(
 ) -> SnapshotIndex:
     """Convert a QEMU stream file (plain, xz or gzip) into a snapshot file, atomically."""
     lookup = descriptions if descriptions is not None else _default_descriptions()
-    with open_stream(os.fspath(src_path)) as source:
-        return save_snapshot(dst_path, StreamReader(source, descriptions=lookup, limits=limits), codec=codec, limits=limits)
+    with open_records(src_path, descriptions=lookup, limits=limits, expect="qemu") as opened:
+        return save_snapshot(dst_path, opened.records, codec=codec, limits=limits)
 
 
 def snapshot_to_stream(
@@ -171,14 +172,18 @@ def snapshot_to_stream(
     QEMU loads the result with ``-incoming``.  A snapshot of a set of
     devices is not a stream (no machine, no RAM): ``UnsupportedError``.
     """
-    with open(src_path, "rb") as file:
-        reader = SnapshotReader(file, descriptions=descriptions, limits=limits)
-        if reader.content != "stream":
-            raise UnsupportedError(f"{os.fspath(src_path)} holds a set of device states, not a QEMU stream")
-        with atomic_write(dst_path) as sink:
-            writer = StreamWriter(sink)
-            writer.write_all(reader)
-            return writer.offset
+    with open_records(src_path, descriptions=descriptions, limits=limits, expect="snapshot") as opened:
+        return _write_stream(opened, dst_path)
+
+
+def _write_stream(opened: OpenedStream, dst_path: PathLike) -> int:
+    """Write an opened stream or snapshot's records as a QEMU stream, atomically; return its size."""
+    if opened.kind != "qemu" and opened.reader.content != "stream":
+        raise UnsupportedError(f"{opened.path} holds a set of device states, not a QEMU stream")
+    with atomic_write(dst_path) as sink:
+        writer = StreamWriter(sink)
+        writer.write_all(opened.records)
+        return writer.offset
 
 
 def is_snapshot_file(path: PathLike) -> bool:
@@ -202,15 +207,10 @@ def convert(
     if to not in OUTPUT_FORMATS:
         raise EncodeError(f"unknown output format {to!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
     lookup = descriptions if descriptions is not None else _default_descriptions()
-    if not is_snapshot_file(src_path):
+    # what is not a snapshot is read as a QEMU stream: its reader says what is wrong with it
+    with open_records(src_path, descriptions=lookup, limits=limits, fallback="qemu") as opened:
         if to == "qemu":
-            with open_stream(os.fspath(src_path)) as source, atomic_write(dst_path) as sink:
-                StreamWriter(sink).write_all(StreamReader(source, descriptions=lookup, limits=limits))
+            _write_stream(opened, dst_path)
         else:
-            stream_to_snapshot(src_path, dst_path, to, descriptions=lookup, limits=limits)
-    elif to == "qemu":
-        snapshot_to_stream(src_path, dst_path, descriptions=lookup, limits=limits)
-    else:
-        with open(src_path, "rb") as file:
-            reader = SnapshotReader(file, descriptions=lookup, limits=limits)
-            save_snapshot(dst_path, reader, codec=to, content=reader.content, limits=limits)
+            content = "stream" if opened.kind == "qemu" else opened.reader.content
+            save_snapshot(dst_path, opened.records, codec=to, content=content, limits=limits)

@@ -31,12 +31,11 @@ from devices.registry import vmsd_name_of
 from devices.virtio.device import VirtIODevice
 from devices.virtio.save_load import VirtioCodec
 from devices.virtio.stream_edit import guess_target, target_for_machine
-from streams.files import open_stream
+from streams.formats import open_records
 from streams.qemu import (
     Configuration,
     DeviceState,
     SectionHeader,
-    StreamReader,
     encode_record,
     summarize,
 )
@@ -182,9 +181,10 @@ class QemuStreams:
         """Summarize the stream (the golden's shape) and write it back, in one pass."""
         if descriptions is None:
             descriptions = DEFAULT_REGISTRY
-        with open_stream(path) as source, open_stream(path) as original:
-            rewriter = _Rewriter(original)
-            summary = summarize(_tee(StreamReader(source, descriptions=descriptions), rewriter))
+        # one unpacking of a compressed fixture serves the reader and the comparison
+        with open_records(path, descriptions=descriptions, expect="qemu", pair=True) as opened:
+            rewriter = _Rewriter(opened.original)
+            summary = summarize(_tee(opened.records, rewriter))
             rewrite = rewriter.result()
         # goldens are JSON: compare like with like
         return Outcome(decoding=json.loads(json.dumps(summary)), rewrite=rewrite)

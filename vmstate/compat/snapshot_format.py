@@ -16,8 +16,9 @@ import json
 from pathlib import Path
 
 from devices import DEFAULT_REGISTRY
+from streams.formats import open_records
 from streams.qemu import summarize
-from streams.selfdesc import SnapshotReader, write_records
+from streams.selfdesc import write_records
 from vmstate.compare_bytes import first_difference
 
 from .fixture_format import DescriptionLookup, Outcome, Rewrite
@@ -34,17 +35,19 @@ class SnapshotFixtures:
     def run(self, path: Path, descriptions: DescriptionLookup | None) -> Outcome:
         """Summarize the records the snapshot holds, and write them again in its codec."""
         lookup = DEFAULT_REGISTRY if descriptions is None else descriptions
-        original = path.read_bytes()
-        summary = summarize(SnapshotReader(io.BytesIO(original), descriptions=lookup))
+        with open_records(path, descriptions=lookup, expect="snapshot") as opened:
+            summary = summarize(opened.records)
         # a second pass for the write-back: no record is held, whatever the snapshot's size
-        reader = SnapshotReader(io.BytesIO(original), descriptions=lookup)
-        records = iter(reader)
-        written = io.BytesIO()
-        write_records(records, written, codec=reader.container.codec, content=reader.content, producer=reader.producer)
+        with open_records(path, descriptions=lookup, expect="snapshot", pair=True) as opened:
+            reader = opened.reader
+            written = io.BytesIO()
+            write_records(opened.records, written, codec=opened.kind, content=reader.content, producer=reader.producer)
+            assert opened.original is not None
+            original = opened.original.read()
         data = written.getvalue()
         first = first_difference(data, original)
         rewrite = Rewrite(identical=first is None, size=len(data), first_difference=first,
-                          where=None if first is None else f"snapshot ({reader.container.codec})")
+                          where=None if first is None else f"snapshot ({opened.kind})")
         return Outcome(decoding=json.loads(json.dumps(summary)), rewrite=rewrite)
 
 

@@ -2,7 +2,8 @@
 
 ``migration-diff`` compares QEMU streams (plain, xz or gzip) and our snapshot
 files (msgpack, CBOR or JSON, ``streams.selfdesc``) in any mix: both read as
-the same ``StreamRecord``s, so the comparison never knows which it got.
+the same ``StreamRecord``s, so the comparison never knows which it got
+(``streams.formats`` picks the reader).
 """
 
 from __future__ import annotations
@@ -10,17 +11,14 @@ from __future__ import annotations
 import contextlib
 import functools
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import attrs
 
-from streams.records import QEMU_MAGIC, StreamRecord
+from streams.records import StreamRecord
 from vmstate.display import DisplayTable, display_table
-from vmstate.errors import MalformedError
 
 __all__ = ["Source", "open_source", "display_kinds"]
-
-_QEMU_HEAD = QEMU_MAGIC.to_bytes(4, "big")
 
 
 @attrs.frozen
@@ -54,55 +52,10 @@ def display_kinds() -> DisplayTable:
     return display_table(descriptions)
 
 
-def _snapshot_reader(handle: BinaryIO) -> tuple[str, Iterator[StreamRecord]] | None:
-    from streams.selfdesc import SnapshotReader, is_snapshot
-
-    head = handle.read(16)
-    handle.seek(0)
-    if not is_snapshot(head):
-        return None
-    reader = SnapshotReader(handle, descriptions=_registry())  # verifies magic, version and checksum first
-    return reader.container.codec, iter(reader)
-
-
 @contextlib.contextmanager
 def open_source(path: str | Path) -> Iterator[Source]:
     """Open ``path`` as a QEMU stream or a snapshot file, whichever it is."""
-    from streams.files import open_stream
-    from streams.qemu import StreamReader
+    from streams.formats import open_records
 
-    with open_stream(path) as handle:
-        head = handle.read(4)
-        handle.seek(0)
-        size = _size(handle)
-        position = _position(handle)
-        if head == _QEMU_HEAD:
-            reader = StreamReader(handle, descriptions=_registry(), batch_pages=True)
-            records = iter(reader)
-            yield Source(str(path), "qemu", records, lambda: reader.offset, size, lambda: reader.page_size)
-            return
-        snapshot = _snapshot_reader(handle)
-        if snapshot is None:
-            if not head:
-                raise MalformedError("empty file: not a QEMU stream or a snapshot", offset=0)
-            raise MalformedError(f"not a QEMU stream or a snapshot (starts with {head.hex()})", offset=0)
-        yield Source(str(path), snapshot[0], snapshot[1], position, size)
-
-
-def _size(handle: BinaryIO) -> int | None:
-    try:
-        end = handle.seek(0, 2)
-        handle.seek(0)
-        return end
-    except (OSError, ValueError):
-        return None
-
-
-def _position(handle: BinaryIO) -> Callable[[], int | None]:
-    def position() -> int | None:
-        try:
-            return handle.tell()
-        except (OSError, ValueError):
-            return None
-
-    return position
+    with open_records(path, descriptions=_registry(), batch_pages=True) as opened:
+        yield Source(str(path), opened.kind, opened.records, opened.position, opened.size, opened.reading.page_size)

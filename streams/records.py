@@ -8,7 +8,7 @@ memory bounded whatever the guest's size.
 from __future__ import annotations
 
 import enum
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, Union, get_args
 
 import attrs
 
@@ -39,6 +39,7 @@ __all__ = [
     "VmDescription",
     "TrailingData",
     "StreamRecord",
+    "STREAM_RECORD_TYPES",
     "QEMU_MAGIC",
     "QEMU_FILE_VERSION",
 ]
@@ -304,3 +305,6 @@ StreamRecord = Union[
     VmDescription,
     TrailingData,
 ]
+
+#: the member classes of ``StreamRecord``, for ``isinstance`` and for tests that a ``match`` covers them all
+STREAM_RECORD_TYPES: tuple[type, ...] = get_args(StreamRecord)

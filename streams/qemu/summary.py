@@ -66,59 +66,60 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
     idstrs: dict[int, str] = {}
     htab_chunks = 0
     for record in records:
-        if isinstance(record, FileHeader):
-            out["file_version"] = record.version
-        elif isinstance(record, Configuration):
-            out["configuration"] = record_to_json(record.record)
-            out["machine"] = record.machine
-        elif isinstance(record, SectionHeader):
-            if record.idstr is not None:
-                idstrs[record.section_id] = record.idstr
-            if record.kind.name == "FULL":
-                out["sections"].append(
-                    {"section_id": record.section_id, "idstr": record.idstr, "instance_id": record.instance_id, "version": record.version}
-                )
-        elif isinstance(record, DeviceState):
-            section = out["sections"][-1]
-            description = record.description
-            section.update({"vmsd_name": description.vmsd_name, "source": record.source, "size": record.size})
-            if description.name != description.vmsd_name:
-                section["description"] = description.name  # which variant of ours, e.g. piix4_pm@2.x
-            if record.fallback is not None:
-                section["fallback"] = record.fallback
-            unnamed = unnamed_reason(record)
-            if unnamed is not None:
-                section["unnamed"] = unnamed
-            section.update(record_to_json(record.record))
-        elif isinstance(record, RawBody):
-            if out["sections"] and out["sections"][-1].get("source") is None:
-                out["sections"][-1].update({"source": "raw", "size": len(record.data), "raw": record.data.hex(), "reason": record.reason})
+        match record:
+            case FileHeader():
+                out["file_version"] = record.version
+            case Configuration():
+                out["configuration"] = record_to_json(record.record)
+                out["machine"] = record.machine
+            case SectionHeader():
+                if record.idstr is not None:
+                    idstrs[record.section_id] = record.idstr
+                if record.kind.name == "FULL":
+                    out["sections"].append(
+                        {"section_id": record.section_id, "idstr": record.idstr, "instance_id": record.instance_id, "version": record.version}
+                    )
+            case DeviceState():
+                section = out["sections"][-1]
+                description = record.description
+                section.update({"vmsd_name": description.vmsd_name, "source": record.source, "size": record.size})
+                if description.name != description.vmsd_name:
+                    section["description"] = description.name  # which variant of ours, e.g. piix4_pm@2.x
+                if record.fallback is not None:
+                    section["fallback"] = record.fallback
                 unnamed = unnamed_reason(record)
                 if unnamed is not None:
-                    out["sections"][-1]["unnamed"] = unnamed
-        elif isinstance(record, RamBlockList):
-            for block in record.blocks:
-                blocks.setdefault(block.name, _Block(block.name, block.length))
-        elif isinstance(record, RamPageRun):
-            for offset, data in record.pages():
-                blocks[record.block].add_page(offset, data)
-        elif isinstance(record, RamPage):
-            blocks[record.block].add_page(record.offset, record.data)
-        elif isinstance(record, RamZero):
-            entry = blocks[record.block]
-            entry.digest.update(record.offset.to_bytes(8, "big"))
-            entry.zero_pages += 1
-            entry.digest.update(bytes((record.fill,)))
-        elif isinstance(record, HtabChunk):
-            htab_chunks += 1
-        elif isinstance(record, SectionFooter):
-            out["footers"] = True
-        elif isinstance(record, VmDescription):
-            out["vmdesc"] = {"size": len(record.raw), "sha256": hashlib.sha256(record.raw).hexdigest()}
-        elif isinstance(record, Command):
-            out.setdefault("commands", []).append({"command": record.command, "data": record.data.hex()})
-        elif isinstance(record, TrailingData):
-            out["trailing_bytes"] = out.get("trailing_bytes", 0) + len(record.data)
+                    section["unnamed"] = unnamed
+                section.update(record_to_json(record.record))
+            case RawBody():
+                if out["sections"] and out["sections"][-1].get("source") is None:
+                    out["sections"][-1].update({"source": "raw", "size": len(record.data), "raw": record.data.hex(), "reason": record.reason})
+                    unnamed = unnamed_reason(record)
+                    if unnamed is not None:
+                        out["sections"][-1]["unnamed"] = unnamed
+            case RamBlockList():
+                for block in record.blocks:
+                    blocks.setdefault(block.name, _Block(block.name, block.length))
+            case RamPageRun():
+                for offset, data in record.pages():
+                    blocks[record.block].add_page(offset, data)
+            case RamPage():
+                blocks[record.block].add_page(record.offset, record.data)
+            case RamZero():
+                entry = blocks[record.block]
+                entry.digest.update(record.offset.to_bytes(8, "big"))
+                entry.zero_pages += 1
+                entry.digest.update(bytes((record.fill,)))
+            case HtabChunk():
+                htab_chunks += 1
+            case SectionFooter():
+                out["footers"] = True
+            case VmDescription():
+                out["vmdesc"] = {"size": len(record.raw), "sha256": hashlib.sha256(record.raw).hexdigest()}
+            case Command():
+                out.setdefault("commands", []).append({"command": record.command, "data": record.data.hex()})
+            case TrailingData():
+                out["trailing_bytes"] = out.get("trailing_bytes", 0) + len(record.data)
     out["ram"] = [b.as_json() for b in blocks.values()]
     out["iterative_sections"] = sorted(set(idstrs.values()) - {s["idstr"] for s in out["sections"]})
     if htab_chunks:

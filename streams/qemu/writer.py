@@ -55,28 +55,29 @@ def _section_header(record: SectionHeader) -> bytes:
 
 def encode_record(record: StreamRecord) -> bytes:
     """The exact bytes of one record."""
-    if isinstance(record, (RamPage, RamPageRun, RamZero, RamEos, RamBlockList)):
-        return RamCodec.encode(record)
-    if isinstance(record, DeviceState):
-        return encode(record.description, record.record, path=())
-    if isinstance(record, SectionHeader):
-        return _section_header(record)
-    if isinstance(record, SectionFooter):
-        return _FOOTER.pack(SectionType.FOOTER, record.section_id)
-    if isinstance(record, (HtabHeader, HtabChunk, HtabEnd)):
-        return encode_htab_record(record)
-    if isinstance(record, (RawBody, TrailingData)):
-        return record.data
-    if isinstance(record, FileHeader):
-        return _HEADER.pack(record.magic, record.version)
-    if isinstance(record, Configuration):
-        return bytes((SectionType.CONFIGURATION,)) + encode(record.description, record.record)
-    if isinstance(record, Eof):
-        return bytes((SectionType.EOF,))
-    if isinstance(record, VmDescription):
-        return _VMDESC.pack(SectionType.VMDESCRIPTION, len(record.raw)) + record.raw
-    if isinstance(record, Command):
-        return bytes((SectionType.COMMAND,)) + _COMMAND.pack(record.command, len(record.data)) + record.data
+    match record:
+        case RamPage() | RamPageRun() | RamZero() | RamEos() | RamBlockList():
+            return RamCodec.encode(record)
+        case DeviceState():
+            return encode(record.description, record.record, path=())
+        case SectionHeader():
+            return _section_header(record)
+        case SectionFooter():
+            return _FOOTER.pack(SectionType.FOOTER, record.section_id)
+        case HtabHeader() | HtabChunk() | HtabEnd():
+            return encode_htab_record(record)
+        case RawBody() | TrailingData():
+            return record.data
+        case FileHeader():
+            return _HEADER.pack(record.magic, record.version)
+        case Configuration():
+            return bytes((SectionType.CONFIGURATION,)) + encode(record.description, record.record)
+        case Eof():
+            return bytes((SectionType.EOF,))
+        case VmDescription():
+            return _VMDESC.pack(SectionType.VMDESCRIPTION, len(record.raw)) + record.raw
+        case Command():
+            return bytes((SectionType.COMMAND,)) + _COMMAND.pack(record.command, len(record.data)) + record.data
     raise EncodeError(f"not a stream record: {type(record).__name__}")
 
 

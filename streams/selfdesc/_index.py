@@ -65,17 +65,18 @@ class IndexBuilder:
 
     def add(self, record: StreamRecord, *, description_version: int | None = None) -> None:
         """Note one record; ``description_version`` is the one the item names, if not the record's own."""
-        if isinstance(record, RamPage):
-            self.ram_pages += 1
-        elif isinstance(record, RamZero):
-            self.ram_zero_pages += 1
-        elif isinstance(record, DeviceState):
-            version = record.description.version if description_version is None else description_version
-            self.devices.append(
-                IndexEntry(record.idstr, record.instance_id, record.version, record.description.name, version, record.source)
-            )
-        elif isinstance(record, Configuration):
-            self.machine = record.machine
+        match record:
+            case RamPage():
+                self.ram_pages += 1
+            case RamZero():
+                self.ram_zero_pages += 1
+            case DeviceState():
+                version = record.description.version if description_version is None else description_version
+                self.devices.append(
+                    IndexEntry(record.idstr, record.instance_id, record.version, record.description.name, version, record.source)
+                )
+            case Configuration():
+                self.machine = record.machine
 
     def build(self) -> SnapshotIndex:
         return SnapshotIndex(self.content, self.items, tuple(self.devices), self.ram_pages, self.ram_zero_pages, self.machine)

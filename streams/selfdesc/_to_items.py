@@ -75,38 +75,39 @@ def _ram_blocks(record: RamBlockList) -> dict[str, Any]:
 
 def record_items(record: StreamRecord) -> Iterator[dict[str, Any]]:
     """The item(s) of one record other than a page record."""
-    if isinstance(record, DeviceState):
-        yield device_item(record)
-    elif isinstance(record, SectionHeader):
-        yield _section(record)
-    elif isinstance(record, SectionFooter):
-        yield {"t": "footer", "id": record.section_id}
-    elif isinstance(record, RamBlockList):
-        yield _ram_blocks(record)
-    elif isinstance(record, RamEos):
-        yield {"t": "ram_eos", "value": record.value}
-    elif isinstance(record, FileHeader):
-        yield {"t": "file_header", "magic": record.magic, "version": record.version}
-    elif isinstance(record, Configuration):
-        yield configuration_item(record)
-    elif isinstance(record, RawBody):
-        yield from _blob("raw", record.data, reason=record.reason)
-    elif isinstance(record, HtabHeader):
-        yield {"t": "htab_header", "value": record.value}
-    elif isinstance(record, HtabChunk):
-        yield {"t": "htab_chunk", "index": record.index, "valid": record.n_valid, "invalid": record.n_invalid, "ptes": bytes(record.ptes)}
-    elif isinstance(record, HtabEnd):
-        yield {"t": "htab_end"}
-    elif isinstance(record, Command):
-        yield {"t": "command", "command": record.command, "data": bytes(record.data)}
-    elif isinstance(record, Eof):
-        yield {"t": "eof"}
-    elif isinstance(record, VmDescription):
-        yield from _blob("vmdesc", record.raw)
-    elif isinstance(record, TrailingData):
-        yield from _blob("trailing", record.data)
-    else:
-        raise EncodeError(f"not a stream record: {type(record).__name__}")
+    match record:
+        case DeviceState():
+            yield device_item(record)
+        case SectionHeader():
+            yield _section(record)
+        case SectionFooter(section_id=section_id):
+            yield {"t": "footer", "id": section_id}
+        case RamBlockList():
+            yield _ram_blocks(record)
+        case RamEos(value=value):
+            yield {"t": "ram_eos", "value": value}
+        case FileHeader(magic=magic, version=version):
+            yield {"t": "file_header", "magic": magic, "version": version}
+        case Configuration():
+            yield configuration_item(record)
+        case RawBody(data=data, reason=reason):
+            yield from _blob("raw", data, reason=reason)
+        case HtabHeader(value=value):
+            yield {"t": "htab_header", "value": value}
+        case HtabChunk():
+            yield {"t": "htab_chunk", "index": record.index, "valid": record.n_valid, "invalid": record.n_invalid, "ptes": bytes(record.ptes)}
+        case HtabEnd():
+            yield {"t": "htab_end"}
+        case Command(command=command, data=data):
+            yield {"t": "command", "command": command, "data": bytes(data)}
+        case Eof():
+            yield {"t": "eof"}
+        case VmDescription(raw=raw):
+            yield from _blob("vmdesc", raw)
+        case TrailingData(data=data):
+            yield from _blob("trailing", data)
+        case _:
+            raise EncodeError(f"not a stream record: {type(record).__name__}")
 
 
 def _single_pages(records: Iterable[StreamRecord]) -> Iterator[StreamRecord]:

@@ -125,33 +125,34 @@ def collect(
     pages_seen = False
     try:
         for record in records:
-            if isinstance(record, SectionHeader):
-                current = _section(image, by_id, record)
-            elif isinstance(record, RamPageRun):
-                _page_run(image, record)
-            elif isinstance(record, (RamPage, RamZero)):
-                if not pages_seen and page_size is not None:
-                    image.page_size = page_size()
-                pages_seen = True
-                _page(image, record)
-            elif isinstance(record, DeviceState):
-                if current is not None and wanted(current.idstr):
-                    current.source, current.vmsd_name = record.source, record.description.name
-                    current.tree = value_tree(record.record)
-            elif isinstance(record, RawBody):
-                if current is not None and current.source == "iterative":
-                    _fold(current, record.data)
-                elif current is not None and wanted(current.idstr):
-                    current.source, current.raw = "raw", record.data
-            elif isinstance(record, (HtabHeader, HtabChunk)):
-                if current is not None:
-                    _fold(current, repr(record).encode())
-            elif isinstance(record, RamBlockList):
-                for block in record.blocks:
-                    if block.name not in image.ram:
-                        image.ram[block.name] = RamBlockImage(block.name, block.length)
-            else:
-                _framing(image, record)
+            match record:
+                case SectionHeader():
+                    current = _section(image, by_id, record)
+                case RamPageRun():
+                    _page_run(image, record)
+                case RamPage() | RamZero():
+                    if not pages_seen and page_size is not None:
+                        image.page_size = page_size()
+                    pages_seen = True
+                    _page(image, record)
+                case DeviceState():
+                    if current is not None and wanted(current.idstr):
+                        current.source, current.vmsd_name = record.source, record.description.name
+                        current.tree = value_tree(record.record)
+                case RawBody():
+                    if current is not None and current.source == "iterative":
+                        _fold(current, record.data)
+                    elif current is not None and wanted(current.idstr):
+                        current.source, current.raw = "raw", record.data
+                case HtabHeader() | HtabChunk():
+                    if current is not None:
+                        _fold(current, repr(record).encode())
+                case RamBlockList():
+                    for block in record.blocks:
+                        if block.name not in image.ram:
+                            image.ram[block.name] = RamBlockImage(block.name, block.length)
+                case _:
+                    _framing(image, record)
     except DecodeError as error:
         image.close()
         error.add_context(offset=offset() if offset is not None else None,
@@ -212,13 +213,14 @@ def _page_run(image: StreamImage, run: RamPageRun) -> None:
 
 
 def _framing(image: StreamImage, record: StreamRecord) -> None:
-    if isinstance(record, FileHeader):
-        image.file_version = record.version
-    elif isinstance(record, Configuration):
-        image.configuration = value_tree(record.record)
-    elif isinstance(record, SectionFooter):
-        image.footers = True
-    elif isinstance(record, Command):
-        image.commands.append((record.command, record.data))
-    elif isinstance(record, TrailingData):
-        image.trailing += record.data
+    match record:
+        case FileHeader(version=version):
+            image.file_version = version
+        case Configuration():
+            image.configuration = value_tree(record.record)
+        case SectionFooter():
+            image.footers = True
+        case Command(command=command, data=data):
+            image.commands.append((command, data))
+        case TrailingData(data=data):
+            image.trailing += data

@@ -1,4 +1,4 @@
-"""streams.qemu.records: ``STREAM_RECORD_TYPES`` is the union, and every ``match`` over it covers it.
+"""streams.records: ``STREAM_RECORD_TYPES`` is the union, and every ``match`` over it covers it.
 
 One record of each type: from real QEMU 7.2 streams (pc and pseries, pages
 single and batched) and, for the types a paused VM does not produce, by hand.

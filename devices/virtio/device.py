@@ -4,7 +4,8 @@ Decoding keeps whatever the stream holds (a ``Record``).  This class is the
 model a user edits: it knows the target, applies QEMU's load rules
 (``device_endian`` defaults to the target's when its subsection is absent;
 the 64-bit feature word replaces the 32-bit one when present) and, on save,
-decides each ``virtio/...`` subsection with QEMU 7.2's ``needed`` rule, so
+decides each ``virtio/...`` subsection with QEMU 7.2's ``needed`` rule
+declared on its description (``devices.virtio.common``), so
 that changing ``device_endian`` to a non-default value is what makes the
 ``virtio/device_endian`` subsection appear.
 
@@ -16,19 +17,21 @@ carries, so an unchanged device saves back to the same bytes.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
-from vmstate.description import Record
+from vmstate.description import Array, Custom, Description, Record, Struct
 from vmstate.errors import EncodeError
 
 from ..cpu import Cpu, Endian, Target, sample_device_endian
-from .access import device_endian_needed
-from .features import VIRTIO_F_RING_PACKED, VIRTIO_F_RING_RESET, VIRTIO_F_VERSION_1, has_feature
-from .save_load import COMMON_FIELDS
+from .common import virtio_description
+from .features import VIRTIO_F_RING_PACKED, VIRTIO_F_RING_RESET, VIRTIO_F_VERSION_1
+from .parts import DescribedPart
+from .save_load import COMMON_FIELDS, VirtioCodec, VirtioDeviceClass
+from .sections import DEVICE_CLASSES
 
-__all__ = ["VirtIODevice", "VirtQueue", "VIRTIO_NO_VECTOR"]
+__all__ = ["VirtIODevice", "VirtQueue", "VIRTIO_NO_VECTOR", "DecodedSection", "VirtioSection", "virtio_section_of"]
 
 VIRTIO_NO_VECTOR = 0xFFFF
 _LOW_WORD = (1 << 32) - 1
@@ -135,6 +138,14 @@ class VirtIODevice:
         """The device class's own part (e.g. virtio-net's mac, status, ...), if it has one."""
         return self.record.fields.get("device")
 
+    @property
+    def part_class(self) -> type | None:
+        """The state class of the device's own part (virtio-net's ``VirtIONet``), None if it has none."""
+        device_class = DEVICE_CLASSES.get(self.savevm_name)
+        if isinstance(device_class, DescribedPart):
+            return device_class.description({}).cls
+        return None
+
     # ------------------------------------------------------ behaviour
 
     def reset(self, cpu: Cpu | None = None) -> None:
@@ -155,27 +166,12 @@ class VirtIODevice:
     # ------------------------------------------------------ saving
 
     def subsections_needed(self) -> list[str]:
-        """The ``virtio/...`` subsections QEMU 7.2 would write for this state, in order."""
-        needed = []
-        if device_endian_needed(self):
-            needed.append("virtio/device_endian")
-        if self.host_features >> 32:
-            needed.append("virtio/64bit_features")
-        if has_feature(self.host_features, VIRTIO_F_VERSION_1):
-            needed.append("virtio/virtqueues")
-        if any(q.num_default is not None and q.num != q.num_default for q in self.vqs):
-            needed.append("virtio/ringsize")
-        if self.broken:
-            needed.append("virtio/broken")
-        if self.transport_extra_state:
-            needed.append("virtio/extra_state")
-        if self.started:
-            needed.append("virtio/started")
-        if has_feature(self.host_features, VIRTIO_F_RING_PACKED):
-            needed.append("virtio/packed_virtqueues")
-        if self.disabled:
-            needed.append("virtio/disabled")
-        return needed
+        """The ``virtio/...`` subsections QEMU 7.2 would write for this state, in order.
+
+        Each is the ``needed`` rule on its description (``devices.virtio.common``);
+        the rules do not depend on the transport.
+        """
+        return [sub.name for sub in _SUBSECTIONS if sub.needed is not None and sub.needed(self)]
 
     def to_record(self) -> Record:
         """The ``virtio`` field value QEMU would save for this state."""
@@ -189,29 +185,12 @@ class VirtIODevice:
             if queue.vector is not None:
                 wire.fields["vector"] = queue.vector
         old = record.subsections
-        values: dict[str, dict[str, Any]] = {
-            "virtio/device_endian": {"device_endian": int(self.device_endian)},
-            "virtio/64bit_features": {"guest_features": self.guest_features},
-            "virtio/broken": {"broken": self.broken},
-            "virtio/started": {"started": self.started},
-            "virtio/disabled": {"disabled": self.disabled},
-        }
         subsections: dict[str, Record] = {}
         for name in self.subsections_needed():
-            if name in values:
-                subsections[name] = Record(version=1, fields=values[name])
-            elif name == "virtio/virtqueues":
-                subsections[name] = Record(
-                    version=1,
-                    fields={"vq": _all_queues(self.vqs, lambda q: {"avail": q.avail, "used": q.used}, {"avail": 0, "used": 0})},
-                )
-            elif name == "virtio/ringsize":
-                subsections[name] = Record(
-                    version=1,
-                    fields={"vq": _all_queues(self.vqs, lambda q: {"num_default": q.num_default or 0}, {"num_default": 0})},
-                )
+            if name not in _KEPT:
+                subsections[name] = self._subsection(_SUBSECTION[name])
             elif name in old:
-                subsections[name] = old[name]  # transport extra state, packed queue state
+                subsections[name] = old[name]
             else:
                 raise EncodeError(f"{name} is needed but this device has no state for it")
         record.subsections = subsections
@@ -220,10 +199,74 @@ class VirtIODevice:
             raise EncodeError(f"virtio record lacks {', '.join(missing)}")
         return record
 
+    def _subsection(self, description: Description) -> Record:
+        """A subsection's record from the attributes its fields name (a queue array from ``vqs``)."""
+        values: dict[str, Any] = {}
+        for f in description.fields:
+            if isinstance(f.kind, Array):
+                assert isinstance(f.kind.element, Struct) and f.kind.count is not None
+                element = f.kind.element.description
+                queues = [_wire_values(element, q) for q in self.vqs]
+                queues += [_wire_values(element, None) for _ in range(f.kind.count - len(self.vqs))]
+                values[f.name] = [Record(version=1, fields=q) for q in queues]
+            else:
+                values[f.name] = _wire_value(getattr(self, f.name))
+        return Record(version=description.version, fields=values)
 
-def _all_queues(vqs: list[VirtQueue], value: Any, empty: dict[str, int]) -> list[Record]:
-    from .common import VIRTIO_QUEUE_MAX
 
-    out = [Record(version=1, fields=value(q)) for q in vqs]
-    out += [Record(version=1, fields=dict(empty)) for _ in range(VIRTIO_QUEUE_MAX - len(vqs))]
-    return out
+def _wire_value(value: Any) -> Any:
+    """A device attribute as a record holds it (an ``Endian`` as its number, ``None`` as 0)."""
+    if value is None:
+        return 0
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _wire_values(description: Description, queue: VirtQueue | None) -> dict[str, Any]:
+    """One queue's fields of a per-queue subsection; a queue the device does not have is zeros."""
+    return {f.name: 0 if queue is None else _wire_value(getattr(queue, f.name)) for f in description.fields}
+
+
+#: the ``virtio`` vmsd's subsections; the rules and layouts are the same on every transport
+_SUBSECTIONS = virtio_description("pci").subsections
+_SUBSECTION = {sub.name: sub for sub in _SUBSECTIONS}
+#: state the device model does not hold: written again as received (transport extra state, packed queue state)
+_KEPT = frozenset({"virtio/extra_state", "virtio/packed_virtqueues"})
+
+
+class DecodedSection(Protocol):
+    """A section decoded by a description (the stream model's ``DeviceState``)."""
+
+    @property
+    def description(self) -> Description: ...
+
+    @property
+    def record(self) -> Record: ...
+
+
+@attrs.frozen
+class VirtioSection:
+    """A virtio device section our description decoded: its device class and its ``virtio`` field."""
+
+    device_class: VirtioDeviceClass
+    #: the section's ``virtio`` field as decoded
+    value: Record
+
+    @property
+    def savevm_name(self) -> str:
+        return self.device_class.savevm_name
+
+    def device(self, target: Target) -> VirtIODevice:
+        """The typed device, with QEMU's load rules for ``target``."""
+        return VirtIODevice.from_record(self.savevm_name, self.value, target)
+
+
+def virtio_section_of(section: DecodedSection) -> VirtioSection | None:
+    """The virtio view of a decoded section; None unless our ``virtio`` field decoded it."""
+    fields = section.description.fields
+    if not fields or fields[0].name != "virtio" or not isinstance(fields[0].kind, Custom):
+        return None
+    codec = fields[0].kind.codec
+    value = section.record.fields.get("virtio")
+    if not isinstance(codec, VirtioCodec) or not isinstance(value, Record):
+        return None
+    return VirtioSection(device_class=codec.device_class, value=value)

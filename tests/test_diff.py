@@ -155,7 +155,7 @@ def test_field_changes_are_reported_with_their_paths_and_nothing_else(tmp_path: 
 
 def test_a_subsection_on_one_side_only_is_named(tmp_path: Path) -> None:
     from devices.cpu import Endian
-    from devices.virtio.stream_edit import edit_virtio_devices
+    from vmstate.edit import edit_virtio_devices
 
     source = CORPUS / "pseries-7.2-virtio-all-legacy.mig"
     edited = tmp_path / "le.mig"

@@ -8,8 +8,9 @@ import pytest
 from devices.cpu import Endian
 from devices.virtio.device import VirtIODevice
 from devices.virtio.guest_ram import RingView, guest_memory, ring_pages, rings_of
-from devices.virtio.stream_edit import virtio_devices
 from streams.files import open_stream
+from streams.qemu.reader import StreamReader
+from vmstate.edit import virtio_devices
 
 BOOTED = [
     ("pseries-7.2-booted-ppc64le-legacy.mig.xz", Endian.LITTLE),  # the seed: LE guest, BE target
@@ -29,7 +30,7 @@ def test_rings_in_ram_match_the_saved_indices(corpus_file, name: str, endian: En
         devices = [device for _idstr, device in virtio_devices(source)]
     assert devices and all(d.device_endian == endian for d in devices)
     with open_stream(path) as source:
-        memory = guest_memory(source, ring_pages(devices))
+        memory = guest_memory(StreamReader(source), ring_pages(devices))
     moved = 0
     for device in devices:
         views = rings_of(device, memory)
@@ -45,7 +46,7 @@ def test_the_opposite_byte_order_reads_garbage(corpus_file) -> None:  # type: ig
     with open_stream(path) as source:
         devices = [device for _idstr, device in virtio_devices(source)]
     with open_stream(path) as source:
-        memory = guest_memory(source, ring_pages(devices))
+        memory = guest_memory(StreamReader(source), ring_pages(devices))
     # legacy devices of an LE guest on pseries: only device_endian tells the accessors
     assert all(device.guest_features >> 32 & 1 == 0 for device in devices)
     wrong: list[VirtIODevice] = [attrs.evolve(d, device_endian=Endian.BIG) for d in devices]

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 from devices.cpu import Endian
 from devices.virtio.device import VirtIODevice
-from devices.virtio.stream_edit import edit_virtio_devices, virtio_devices
+from vmstate.edit import edit_virtio_devices, virtio_devices
 from qemu_driver import load_and_resave
 
 sys.path.insert(0, str(ROOT / "compat_fixtures"))

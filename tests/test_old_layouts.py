@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 from devices.virtio.net import VirtIONet
 from devices.virtio.serial import VirtIOSerial
-from devices.virtio.stream_edit import virtio_devices
+from vmstate.edit import virtio_devices
 from vmstate.typed import from_record
 
 sys.path.insert(0, str(ROOT / "compat_fixtures"))

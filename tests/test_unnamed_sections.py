@@ -18,7 +18,7 @@ from conftest import CORPUS, run_script
 
 from devices import DEFAULT_REGISTRY
 from devices.virtio.net import VirtIONet
-from devices.virtio.stream_edit import edit_virtio_devices, edit_virtio_stream
+from vmstate.edit import edit_virtio_devices, edit_virtio_stream
 from streams.qemu import DeviceState, StreamReader, check_stream
 from streams.selfdesc import convert
 from vmstate import save

@@ -11,8 +11,8 @@ from conftest import stream_bytes
 from devices.cpu import AARCH64, PPC64, X86_64, ArmCpu, Endian, Ppc64Cpu, X86Cpu
 from devices.virtio.device import VirtIODevice
 from devices.virtio.features import VIRTIO_F_VERSION_1
-from devices.virtio.stream_edit import edit_virtio_devices, guess_target, target_for_machine, virtio_devices
 from streams.files import open_stream
+from vmstate.edit import edit_virtio_devices, guess_target, target_for_machine, virtio_devices
 from vmstate.errors import EncodeError
 
 

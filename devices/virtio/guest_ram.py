@@ -8,16 +8,16 @@ big-endian target), so this is where ``device_endian`` meets real data.
 
 Only pages that hold a ring are kept (two passes over the stream: the
 device sections come after RAM), so memory does not grow with guest RAM.
+The caller opens the stream: ``guest_memory`` takes its records.
 """
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterable
+from typing import Iterable
 
 import attrs
 
-from streams.qemu.reader import StreamReader
-from streams.records import RamPage, RamZero
+from streams.records import RamPage, RamZero, StreamRecord
 
 from .access import GuestMemory
 from .device import VirtIODevice
@@ -70,10 +70,10 @@ def ring_pages(devices: Iterable[VirtIODevice]) -> set[int]:
     return pages
 
 
-def guest_memory(source: BinaryIO, pages: set[int], *, size: int = 1 << 40) -> GuestMemory:
-    """Guest RAM restricted to ``pages`` (page numbers), read from a stream's RAM records."""
+def guest_memory(records: Iterable[StreamRecord], pages: set[int], *, size: int = 1 << 40) -> GuestMemory:
+    """Guest RAM restricted to ``pages`` (page numbers), from a stream's RAM records (others are skipped)."""
     wanted: list[tuple[int, bytes]] = []
-    for record in StreamReader(source):
+    for record in records:
         if isinstance(record, (RamPage, RamZero)) and record.block in MAIN_RAM_BASE:
             address = MAIN_RAM_BASE[record.block] + record.offset
             if address // _PAGE in pages:

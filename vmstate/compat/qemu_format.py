@@ -27,13 +27,9 @@ from typing import Any
 import attrs
 
 from devices import DEFAULT_REGISTRY
-from devices.registry import vmsd_name_of
 from devices.virtio.device import VirtIODevice
-from devices.virtio.save_load import VirtioCodec
-from devices.virtio.stream_edit import guess_target, target_for_machine
 from streams.formats import open_records
 from streams.qemu import (
-    Configuration,
     DeviceState,
     SectionHeader,
     encode_record,
@@ -42,6 +38,7 @@ from streams.qemu import (
 
 from ..compare_bytes import first_difference
 from ..description import Description, Record
+from ..edit.virtio import VirtioEditor
 from ..schema import description_to_json
 from ..typed import description_of, from_record, to_record
 from .fixture_format import DescriptionLookup, Outcome, Rewrite
@@ -111,28 +108,23 @@ class _Rewriter:
         self._orders: dict[int, dict[str, int]] = {}
         self._idstrs: dict[int, str] = {}
         self._where = "file header"
-        self._seen: list[str] = []
-        self._target: Any = None
+        # every virtio device through VirtIODevice; a section we did not decode is compared as read
+        self._virtio = VirtioEditor(self._retype_part, strict=False)
         self.size = 0
         self.first_difference: int | None = None
         self.where: str | None = None
         self.notes: set[str] = set()
 
+    def _retype_part(self, _idstr: str, device: VirtIODevice) -> None:
+        """The device's own part through its state class, as every other section is."""
+        part, cls = device.device, device.part_class
+        if isinstance(part, Record) and cls is not None:
+            device.record.fields["device"] = _typed(part, description_of(cls), self.notes)
+
     def _rewritten(self, record: Any) -> Any:
+        rewritten = self._virtio(record)
         description = record.description
-        value = record.record
-        kind = description.fields[0].kind if len(description.fields) == 1 else None
-        codec = getattr(kind, "codec", None)
-        if isinstance(codec, VirtioCodec) and "virtio" in value.fields:
-            target = self._target or guess_target(self._seen)
-            virtio = VirtIODevice.from_record(vmsd_name_of(record.idstr), value.fields["virtio"], target).to_record()
-            part = virtio.fields.get("device")
-            part_description = getattr(codec.device_class, "description", None)
-            if isinstance(part, Record) and callable(part_description):
-                virtio.fields["device"] = _typed(part, part_description({}), self.notes)
-            value = Record(version=value.version, fields={**value.fields, "virtio": virtio})
-        else:
-            value = _typed(value, description, self.notes)
+        value = rewritten.record if rewritten is not record else _typed(record.record, description, self.notes)
         order = self._orders.get(id(description))
         if order is None:
             order = self._orders[id(description)] = _subsection_order(description)
@@ -140,16 +132,14 @@ class _Rewriter:
 
     def feed(self, record: Any) -> None:
         """Write one record as today's code would and compare it with the next original bytes."""
-        if isinstance(record, Configuration):
-            self._target = target_for_machine(record.machine)
-        elif isinstance(record, SectionHeader):
+        if isinstance(record, SectionHeader):
             if record.idstr is not None:
                 self._idstrs[record.section_id] = record.idstr
             self._where = self._idstrs.get(record.section_id, f"section {record.section_id}")
-        elif isinstance(record, DeviceState):
-            self._seen.append(record.idstr)
-            if record.source == "typed":
-                record = self._rewritten(record)
+        if isinstance(record, DeviceState) and record.source == "typed":
+            record = self._rewritten(record)
+        else:
+            self._virtio(record)  # the editor learns the target from every record
         data = encode_record(record)
         expected = self._original.read(len(data))
         at = first_difference(data, expected) if self.first_difference is None else None

@@ -46,54 +46,61 @@ __all__ = ["adopt_fixtures", "record_fixtures", "write_older"]
 
 def _older(value: Record, description: Any, version: int) -> Record:
     """A section's record written at ``version`` by today's state class."""
-    from devices.virtio.save_load import VirtioCodec
-
-    codec = getattr(description.fields[0].kind, "codec", None) if description.fields else None
-    if isinstance(codec, VirtioCodec):
-        virtio = value.fields["virtio"]
-        part_description = getattr(codec.device_class, "description", None)
-        if not callable(part_description):
-            raise CompatError(f"{description.name} has no device part of its own to write at v{version}")
-        cls = part_description({}).cls
-        device = to_record(from_record(cls, virtio.fields["device"]), version=version)
-        fields = dict(virtio.fields, device=device)
-        inner = Record(version=version, fields=fields, subsections=virtio.subsections)
-        return Record(version=version, fields={**value.fields, "virtio": inner})
     if description.cls is None or description_of(description.cls) != description:
         raise CompatError(f"{description.name} has no state class to write it at v{version}")
     return to_record(from_record(description.cls, value), version=version)
+
+
+def _older_part(versions: Mapping[str, int]) -> Any:
+    """The edit that writes a virtio device's own part at its version in ``versions``."""
+    from devices.virtio.device import VirtIODevice
+
+    def edit(_idstr: str, device: VirtIODevice) -> None:
+        version = versions[device.savevm_name]
+        cls = device.part_class
+        if cls is None or device.device is None:
+            raise CompatError(f"{device.savevm_name} has no device part of its own to write at v{version}")
+        device.record.fields["device"] = to_record(from_record(cls, device.device), version=version)
+        device.record.version = version
+
+    return edit
 
 
 def write_older(source: Path, out: Path, versions: Mapping[str, int], descriptions: DescriptionLookup | None = None) -> int:
     """Copy the stream ``source`` to ``out`` with the sections named in ``versions`` written at those versions.
 
     Returns how many sections were rewritten; every other byte is the source's.
+    A virtio device goes through ``VirtIODevice`` (``vmstate.edit``), its own part at the older version.
     """
     from devices import DEFAULT_REGISTRY
     from devices.registry import vmsd_name_of
     from streams.files import open_stream
     from streams.qemu import DeviceState, SectionHeader, StreamReader, StreamWriter
 
+    from ..edit.virtio import VirtioEditor
+
     lookup = DEFAULT_REGISTRY if descriptions is None else descriptions
+    virtio = VirtioEditor(_older_part(versions), strict=False, names=versions)
     count = 0
     with open_stream(source) as reader_file, open(out, "wb") as sink:
         writer = StreamWriter(sink)
         for record in StreamReader(reader_file, descriptions=lookup):
             name = vmsd_name_of(getattr(record, "idstr", None) or "")
             if name in versions and isinstance(record, SectionHeader) and record.version is not None:
-                record = attrs.evolve(record, version=versions[name])
+                record = attrs.evolve(virtio(record), version=versions[name])
             elif name in versions and isinstance(record, DeviceState):
                 if record.source != "typed":
                     raise CompatError(f"{record.idstr}: decoded by {record.source}, not by a description of ours")
                 version = versions[name]
                 try:
-                    older = _older(record.record, record.description, version)
+                    edited = virtio(record)
+                    older = edited.record if edited is not record else _older(record.record, record.description, version)
                     writer.write(attrs.evolve(record, version=version, record=older))
                 except VMStateError as error:
                     raise CompatError(f"{record.idstr}: today's code cannot write it at v{version}: {error}") from None
                 count += 1
                 continue
-            writer.write(record)
+            writer.write(virtio(record))  # sees every record (the target); rewrites only sections in ``versions``
     if not count:
         raise CompatError(f"{source}: no section named {', '.join(versions)}")
     return count

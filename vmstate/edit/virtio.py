@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import attrs
 
@@ -29,10 +29,10 @@ from devices.cpu import AARCH64, PPC64, X86_64, Target
 from devices.registry import vmsd_name_of
 from devices.virtio.device import VirtIODevice, virtio_section_of
 from devices.virtio.sections import DEVICE_CLASSES
-from streams.qemu.files import open_stream
+from streams.files import open_stream
 from streams.qemu.reader import StreamReader
-from streams.qemu.records import Configuration, DeviceState, RawBody, SectionHeader, StreamRecord
 from streams.qemu.writer import StreamWriter
+from streams.records import Configuration, DeviceState, RawBody, SectionHeader, StreamRecord
 from streams.selfdesc import atomic_write
 
 from ..description import Record
@@ -51,6 +51,8 @@ __all__ = [
 
 #: called with a section's idstr and its device, which it changes in place
 Edit = Callable[[str, VirtIODevice], None]
+
+R = TypeVar("R", bound=StreamRecord)
 
 _MACHINE_PREFIXES = (("pc", X86_64), ("q35", X86_64), ("pseries", PPC64), ("virt", AARCH64))
 
@@ -139,7 +141,7 @@ class VirtioEditor:
             )
         return None
 
-    def __call__(self, record: StreamRecord) -> StreamRecord:
+    def __call__(self, record: R) -> R:
         """``record`` as written back: a virtio device section edited and saved, anything else as it was."""
         device = self.device_of(record)
         if device is None:
@@ -148,7 +150,7 @@ class VirtioEditor:
         self._edit(record.idstr, device)
         fields = dict(record.record.fields, virtio=device.to_record())
         self.count += 1
-        return attrs.evolve(record, record=Record(version=record.record.version, fields=fields))
+        return attrs.evolve(record, record=Record(version=record.record.version, fields=fields))  # type: ignore[return-value]
 
 
 def edit_virtio_records(
@@ -196,5 +198,5 @@ def edit_virtio_stream(
 
     ``out`` appears only if every device was edited and written; any error leaves it as it was.
     """
-    with open_stream(source) as stream, atomic_write(out) as sink:
+    with open_stream(os.fspath(source)) as stream, atomic_write(out) as sink:
         return edit_virtio_devices(stream, sink, edit, target=target)

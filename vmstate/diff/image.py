@@ -31,8 +31,8 @@ from streams.records import (
     StreamRecord,
     TrailingData,
 )
-from vmstate.description import Record
 from vmstate.errors import DecodeError
+from vmstate.plain import DIFF, to_plain
 
 from .pages import PageTable, fill_digest, page_digest, run_digests
 
@@ -40,18 +40,8 @@ __all__ = ["SectionImage", "RamBlockImage", "StreamImage", "value_tree", "collec
 
 
 def value_tree(value: Any) -> Any:
-    """A decoded value as plain data: a Record becomes ``{"version", "fields", "subsections"}``."""
-    if isinstance(value, Record):
-        return {
-            "version": value.version,
-            "fields": {name: value_tree(v) for name, v in value.fields.items()},
-            "subsections": {name: value_tree(sub) for name, sub in value.subsections.items()},
-        }
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, (list, tuple)):
-        return [value_tree(v) for v in value]
-    return value
+    """A decoded value as plain data: a Record becomes ``{"version", "fields", "subsections"}``, bytes stay bytes."""
+    return to_plain(value, DIFF)
 
 
 @attrs.define

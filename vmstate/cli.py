@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 import click
 
 from . import __version__
+from .cli_support import debug_of, fail, guarded
 from .description import Buffer
 from .display import path_step, shown
 from .errors import TruncatedError, VMStateError
@@ -23,9 +23,11 @@ from .text import printable
 __all__ = ["main", "cli"]
 
 
+_PROG = "vmstate"
+
+
 def _fail(message: str) -> NoReturn:
-    click.echo(f"vmstate: error: {printable(message)}", err=True)
-    sys.exit(2)
+    fail(_PROG, message)
 
 
 def _line(text: str) -> None:
@@ -35,27 +37,7 @@ def _line(text: str) -> None:
 
 def _run(ctx: click.Context, action: Callable[[], int]) -> None:
     """Run a subcommand, turning expected failures into one line and exit 2."""
-    try:
-        code = action()
-    except VMStateError as error:
-        if ctx.obj.get("debug"):
-            traceback.print_exc()
-            sys.exit(2)
-        _fail(str(error))
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): not an error of ours.
-        sys.stderr.close()
-        sys.exit(0)
-    except OSError as error:
-        if ctx.obj.get("debug"):
-            traceback.print_exc()
-            sys.exit(2)
-        _fail(_os_error_text(error))
-    sys.exit(code)
-
-
-def _os_error_text(error: OSError) -> str:
-    return f"{error.filename or ''}: {error.strerror or error}".lstrip(": ")
+    sys.exit(guarded(_PROG, action, debug=debug_of(ctx)))
 
 
 def _registry() -> Any:

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
-
 import click
 
-from ..errors import VMStateError
-from ..text import printable, printable_lines
+from ..cli_support import debug_of, guarded
+from ..text import printable_lines
 
 __all__ = ["TODAY", "compat"]
 
@@ -24,25 +21,9 @@ __all__ = ["TODAY", "compat"]
 TODAY = "@today"
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"vmstate: error: {printable(message)}", err=True)
-    sys.exit(2)
-
-
 def _run(ctx: click.Context, action: Callable[[], int]) -> None:
     """Run a subcommand: expected failures become one line on stderr and exit 2."""
-    root = ctx.find_root().obj
-    debug = isinstance(root, dict) and bool(root.get("debug"))
-    try:
-        code = action()
-    except (VMStateError, OSError) as error:
-        if debug:
-            traceback.print_exc()
-            sys.exit(2)
-        if isinstance(error, OSError):
-            _fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "))
-        _fail(str(error))
-    sys.exit(code)
+    sys.exit(guarded("vmstate", action, debug=debug_of(ctx)))
 
 
 @click.group("compat", context_settings={"help_option_names": ["-h", "--help"]})

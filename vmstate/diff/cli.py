@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from vmstate import __version__
-from vmstate.errors import VMStateError
-from vmstate.text import printable
+from vmstate.cli_support import fail, guarded
 
 __all__ = ["migration_diff", "main"]
 
 _COLORS = {"a": "red", "b": "green"}
+_PROG = "migration-diff"
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"migration-diff: error: {printable(message)}", err=True)
-    sys.exit(2)
+    fail(_PROG, message)
 
 
 def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -98,7 +96,7 @@ def migration_diff(
     snapshot file in any of our codecs. Exit 0 if they are the same, 1 if
     they differ, 2 on trouble.
     """
-    from .compare import compare_images
+    from .compare import DiffReport, compare_images
     from .filters import Filters
     from .image import StreamImage
     from .render import render_summary, render_text, report_to_json
@@ -111,23 +109,16 @@ def migration_diff(
     bar = _Bar()
     images: list[StreamImage] = []
     reading: Path | None = None
-    try:
+
+    def read_and_compare() -> DiffReport:
+        nonlocal reading
         for reading in (a, b):
             images.append(read_image(reading, filters, bar))
         reading = None
-        report = compare_images(images[0], images[1], filters)
-    except VMStateError as error:
-        bar.close()
-        if debug:
-            traceback.print_exc()
-            sys.exit(2)
-        _fail(f"{reading}: {error}" if reading is not None else str(error))
-    except OSError as error:
-        bar.close()
-        if debug:
-            traceback.print_exc()
-            sys.exit(2)
-        _fail(f"{error.filename or reading or ''}: {error.strerror or error}".lstrip(": "))
+        return compare_images(images[0], images[1], filters)
+
+    try:
+        report = guarded(_PROG, read_and_compare, debug=debug, file=lambda: reading, on_error=bar.close)
     finally:
         for image in images:
             image.close()
@@ -136,7 +127,9 @@ def migration_diff(
         globs = ", ".join(repr(g) for g in report.unmatched)
         _fail(f"nothing in A or B matches {globs} (--section matches section names, --ignore names and field paths)")
     use_color = color == "always" or (color == "auto" and sys.stdout.isatty() and not as_json)
-    try:
+    status = 0 if report.identical else 1
+
+    def render() -> None:
         if as_json:
             click.echo(json.dumps(report_to_json(report), indent=2))
         elif summary:
@@ -145,9 +138,9 @@ def migration_diff(
         else:
             for line in render_text(report, _style(use_color), display_kinds()):
                 click.echo(line, color=use_color)
-    except BrokenPipeError:
-        sys.stderr.close()
-    sys.exit(0 if report.identical else 1)
+
+    guarded(_PROG, render, debug=debug, broken_pipe_status=status)
+    sys.exit(status)
 
 
 def main() -> None:

@@ -15,8 +15,6 @@ import click
 
 from . import __version__
 from .cli_support import debug_of, fail, guarded
-from .description import Buffer
-from .display import path_step, shown
 from .errors import TruncatedError, VMStateError
 from .text import printable
 
@@ -80,70 +78,24 @@ def dump(ctx: click.Context, stream: Path, as_json: bool, dump_file: Path | None
     """Print a stream's sections field by field (RAM summarised per block)."""
 
     def action() -> int:
-        from streams.files import open_stream
-        from streams.qemu import StreamReader, summarize
-        from streams.qemu.block_digest import BlockDigests
+        from .diff.sources import display_kinds
+        from .dump import read_dump, render_json, render_text
+        from .spill import Spill
 
-        with open_stream(stream) as source:
-            reader = StreamReader(source, descriptions=_lookup(dump_file), batch_pages=True)
-            digests = BlockDigests(lambda: reader.page_size, lambda: reader.offset)
-            summary = summarize(digests.tee(reader))
-        contents = digests.results()
-        for block in summary["ram"]:
-            block.update(contents.get(block["name"], {}))
-        if as_json:
-            click.echo(json.dumps(summary, indent=2))
-        else:
-            _print_summary(summary)
+        with Spill() as spill:
+            model = read_dump(stream, _lookup(dump_file), spill)
+            if as_json:
+                out = click.get_text_stream("stdout")
+                for piece in render_json(model):
+                    out.write(piece)
+                out.write("\n")
+                out.flush()
+            else:
+                for line in render_text(model, display_kinds()):
+                    click.echo(line)
         return 0
 
     _run(ctx, action)
-
-
-def _print_value(name: str, value: Any, indent: str, kind: Any) -> None:
-    if isinstance(value, dict) and "fields" in value:
-        _line(f"{indent}{name}: (v{value['version']})")
-        _print_fields(value, indent + "  ", None)
-    elif isinstance(value, list) and value and isinstance(value[0], dict):
-        for i, item in enumerate(value):
-            _print_value(f"{name}[{i}]", item, indent, None)
-    else:
-        if isinstance(value, str) and isinstance(kind, Buffer):
-            value = bytes.fromhex(value)  # the JSON form holds bytes as hex
-        text = shown(value, kind) or json.dumps(value.hex() if isinstance(value, bytes) else value)
-        _line(f"{indent}{name}: {text if len(text) <= 100 else text[:97] + '...'}")
-
-
-def _print_fields(record: dict[str, Any], indent: str, owner: str | None) -> None:
-    """Print a record's fields; ``owner`` (its description's name) finds how to show them."""
-    from .diff.sources import display_kinds
-
-    table = display_kinds()
-    for name, value in record["fields"].items():
-        _print_value(path_step(name), value, indent, table.get((owner, name)) if owner else None)
-    for name, sub in record.get("subsections", {}).items():
-        _line(f"{indent}subsection {name} (v{sub['version']})")
-        _print_fields(sub, indent + "  ", name)
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    _line(f"QEMU stream, file version {summary.get('file_version')}, machine {summary.get('machine', '(no configuration section)')}")
-    _line(f"footers: {'yes' if summary['footers'] else 'no'}, vmdesc: {'yes' if summary['vmdesc'] else 'no'}")
-    for block in summary["ram"]:
-        _line(f"ram {block['name']}: {block['length']:#x} bytes, {block['pages']} pages, {block['zero_pages']} zero pages")
-        if block.get("content_sha256"):
-            _line(f"  sha256 {block['content_sha256']}")
-        elif block.get("content_sha256_unavailable"):
-            _line(f"  sha256 unavailable: {block['content_sha256_unavailable']}")
-    for section in summary["sections"]:
-        _line(
-            f"[{section['section_id']}] {section['idstr']} instance {section['instance_id']} v{section['version']}"
-            f" ({section.get('source')}, {section.get('size')} bytes)"
-        )
-        if section.get("source") == "raw":
-            _line(f"  raw: {section['size']} bytes ({section['reason']})")
-        else:
-            _print_fields(section, "  ", section.get("vmsd_name"))
 
 
 @cli.command()

@@ -30,7 +30,7 @@ from streams.records import (
     TrailingData,
     VmDescription,
 )
-from vmstate.jsonable import record_to_json
+from vmstate.plain import JSON, PlainPolicy, record_to_plain
 
 from .naming import unnamed_reason
 
@@ -59,8 +59,8 @@ class _Block:
         }
 
 
-def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
-    """Summarise a stream's records as a JSON-ready dict."""
+def summarize(records: Iterable[StreamRecord], plain: PlainPolicy = JSON) -> dict[str, Any]:
+    """Summarise a stream's records as a JSON-ready dict (bytes as ``plain`` says: hex by default)."""
     out: dict[str, Any] = {"sections": [], "ram": [], "footers": False, "vmdesc": None}
     blocks: dict[str, _Block] = {}
     idstrs: dict[int, str] = {}
@@ -70,7 +70,7 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
             case FileHeader():
                 out["file_version"] = record.version
             case Configuration():
-                out["configuration"] = record_to_json(record.record)
+                out["configuration"] = record_to_plain(record.record, plain)
                 out["machine"] = record.machine
             case SectionHeader():
                 if record.idstr is not None:
@@ -90,10 +90,10 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
                 unnamed = unnamed_reason(record)
                 if unnamed is not None:
                     section["unnamed"] = unnamed
-                section.update(record_to_json(record.record))
+                section.update(record_to_plain(record.record, plain))
             case RawBody():
                 if out["sections"] and out["sections"][-1].get("source") is None:
-                    out["sections"][-1].update({"source": "raw", "size": len(record.data), "raw": record.data.hex(), "reason": record.reason})
+                    out["sections"][-1].update({"source": "raw", "size": len(record.data), "raw": plain.bytes(record.data), "reason": record.reason})
                     unnamed = unnamed_reason(record)
                     if unnamed is not None:
                         out["sections"][-1]["unnamed"] = unnamed
@@ -117,7 +117,7 @@ def summarize(records: Iterable[StreamRecord]) -> dict[str, Any]:
             case VmDescription():
                 out["vmdesc"] = {"size": len(record.raw), "sha256": hashlib.sha256(record.raw).hexdigest()}
             case Command():
-                out.setdefault("commands", []).append({"command": record.command, "data": record.data.hex()})
+                out.setdefault("commands", []).append({"command": record.command, "data": plain.bytes(record.data)})
             case TrailingData():
                 out["trailing_bytes"] = out.get("trailing_bytes", 0) + len(record.data)
     out["ram"] = [b.as_json() for b in blocks.values()]

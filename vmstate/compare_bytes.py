@@ -9,4 +9,15 @@ def first_difference(a: bytes, b: bytes) -> int | None:
     """The first offset at which ``a`` and ``b`` differ (a length difference counts), None if equal."""
     if a == b:
         return None
-    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    x, y = memoryview(a), memoryview(b)
+    lo, hi = 0, min(len(x), len(y))
+    if x[:hi] == y[:hi]:
+        return hi
+    # the first differing byte of two equal-length prefixes: halve the window (C-speed compares)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if x[lo:mid] == y[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo

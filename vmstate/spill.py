@@ -11,6 +11,8 @@ from __future__ import annotations
 import tempfile
 from typing import IO, Iterator
 
+from .compare_bytes import first_difference as first_bytes_difference
+
 __all__ = ["Spill", "Blob", "Bytes", "CHUNK", "chunks", "first_difference"]
 
 #: how much of a blob is read or hexed at a time
@@ -100,17 +102,8 @@ def first_difference(a: Bytes, b: Bytes) -> int | None:
     """The first offset at which ``a`` and ``b`` differ (a length difference counts), None if equal."""
     done = 0
     for x, y in zip(chunks(a), chunks(b)):
-        if x != y:
-            # the first differing byte of two equal-length prefixes: halve the window (C-speed compares)
-            lo, hi = 0, min(len(x), len(y))
-            if x[:hi] == y[:hi]:
-                return done + hi
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if x[lo:mid] == y[lo:mid]:
-                    lo = mid
-                else:
-                    hi = mid
-            return done + lo
+        at = first_bytes_difference(x, y)
+        if at is not None:
+            return done + at
         done += len(x)
     return None if len(a) == len(b) else min(len(a), len(b))

@@ -1,9 +1,9 @@
 """Compare two ``StreamImage``s into a ``DiffReport``.
 
 Sections are matched by (idstr, instance id).  Decoded sections are compared
-field by field; sections kept raw byte by byte; iterative sections other
-than RAM by digest.  RAM is compared page by page per block and reported
-as ranges of differing pages.
+field by field; sections kept raw byte by byte (a chunk at a time);
+iterative sections other than RAM by digest.  RAM is compared page by page
+per block and reported as ranges of differing pages.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Iterator
 
 import attrs
 
-from vmstate.compare_bytes import first_difference
 from vmstate.errors import VMStateError
+from vmstate.spill import Bytes, first_difference
 
 from .filters import Filters
 from .image import SectionImage, StreamImage
@@ -89,8 +89,7 @@ def _header(a: StreamImage, b: StreamImage) -> list[FieldChange]:
     return changes
 
 
-def _raw(a: bytes, b: bytes) -> FieldChange:
-    first = first_difference(a, b)
+def _raw(a: Bytes, b: Bytes, first: int) -> FieldChange:
     return FieldChange("(raw body)", "changed", {"size": len(a), "first_difference": first},
                        {"size": len(b), "first_difference": first})
 
@@ -105,8 +104,9 @@ def _section_changes(a: SectionImage, b: SectionImage) -> list[FieldChange]:
     elif a.tree is not None and b.tree is not None:
         changes.extend(compare_trees(a.tree, b.tree, owner=a.vmsd_name if a.vmsd_name == b.vmsd_name else None))
     elif a.raw is not None and b.raw is not None:
-        if a.raw != b.raw:
-            changes.append(_raw(a.raw, b.raw))
+        first = first_difference(a.raw, b.raw)  # a chunk at a time: a long body is on disk
+        if first is not None:
+            changes.append(_raw(a.raw, b.raw, first))
     elif a.source != b.source:
         changes.append(FieldChange("(decoded by)", "changed", a.source, b.source))
     return changes

@@ -3,7 +3,8 @@
 Device state is small and kept whole; RAM pages are hashed into on-disk
 ``PageTable``s as they stream past, so memory does not grow with the guest.
 Iterative sections other than RAM (ppc64's ``spapr/htab``, anything we keep
-raw) are reduced to a digest and a count.
+raw) are reduced to a digest and a count; a long body kept raw goes to a
+temporary file (``vmstate.spill``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from streams.records import (
 )
 from vmstate.errors import DecodeError
 from vmstate.plain import DIFF, to_plain
+from vmstate.spill import Bytes, Spill
 
 from .pages import PageTable, fill_digest, page_digest, run_digests
 
@@ -55,7 +57,8 @@ class SectionImage:
     source: str = "raw"
     vmsd_name: str | None = None
     tree: Any = None
-    raw: bytes | None = None
+    #: the body of a section kept raw; a long one lives in the image's spill file
+    raw: Bytes | None = None
     #: iterative sections: digest over their records and how many there were
     digest: Any = None
     records: int = 0
@@ -88,11 +91,14 @@ class StreamImage:
     footers: bool = False
     #: idstr of every section the input had, wanted or not
     seen: set[str] = attrs.Factory(set)
+    #: where long raw bodies are kept (on disk, compared a chunk at a time)
+    spill: Spill = attrs.Factory(Spill)
 
     def close(self) -> None:
-        """Drop the page tables' temporary files."""
+        """Drop the page tables' and the raw bodies' temporary files."""
         for block in self.ram.values():
             block.table.close()
+        self.spill.close()
 
 
 def collect(
@@ -133,7 +139,7 @@ def collect(
                     if current is not None and current.source == "iterative":
                         _fold(current, record.data)
                     elif current is not None and wanted(current.idstr):
-                        current.source, current.raw = "raw", record.data
+                        current.source, current.raw = "raw", image.spill.keep(record.data)
                 case HtabHeader() | HtabChunk():
                     if current is not None:
                         _fold(current, repr(record).encode())

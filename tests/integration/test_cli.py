@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import run_script
+from tests.support.paths import CORPUS
 from vmstate import __version__
-
-from conftest import CORPUS, run_script
 
 NET = CORPUS / "pc-7.2-virtio-net-legacy.mig"
 OLD = CORPUS / "pc-2.2-virtio-all.mig"

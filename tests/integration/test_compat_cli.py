@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, run_script
 
+from tests.support.cli import run_script
+from tests.support.paths import ROOT
 from vmstate.compat import record_fixtures, schema_text
 
 FIXTURES = ROOT / "compat_fixtures"

@@ -6,9 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, run_script, stream_bytes
 
 from streams.selfdesc import MAGIC, load_snapshot
+from tests.support.cli import run_script
+from tests.support.paths import CORPUS
+from tests.support.streams import stream_bytes
 
 NET = CORPUS / "pc-7.2-virtio-net-legacy.mig"
 MMIO_XZ = CORPUS / "virt-7.2-bare-le-mmio.mig.xz"

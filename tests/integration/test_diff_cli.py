@@ -6,8 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import CORPUS, ROOT, run_script
-
+from tests.support.cli import run_script
+from tests.support.paths import CORPUS, ROOT
 from vmstate import __version__
 
 EXAMPLES = ROOT / "compat_fixtures" / "examples"

@@ -13,9 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_script
-from qemu_driver import qmp_tools
-from streams.qemu import DeviceState, Eof, FileHeader, RawBody, SectionHeader, SectionType, StreamReader, check_stream, encode_record
+from streams.qemu import (
+    DeviceState,
+    Eof,
+    FileHeader,
+    RawBody,
+    SectionHeader,
+    SectionType,
+    StreamReader,
+    check_stream,
+    encode_record,
+)
+from tests.support.cli import run_script
+from tests.support.paths import ROOT
+from tests.support.qemu_driver import qmp_tools
 from vmstate.compat.dump_lookup import DumpDescriptions
 
 DUMPS = ROOT / "compat_fixtures" / "dump-vmstate"

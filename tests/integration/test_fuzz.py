@@ -20,9 +20,6 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from fuzz.mutate import Mutator, Seed, all_seeds
-from fuzz.run import make_input
-from fuzz.targets import KNOWN_BUGS, TARGETS, HardStop, alarm, execute, memory_budget, warm_up
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,10 +27,13 @@ from devices import DEFAULT_REGISTRY
 from streams.files import open_stream
 from streams.qemu import StreamReader, check_stream, summarize
 from streams.selfdesc import convert
+from tests.fuzz.mutate import Mutator, Seed, all_seeds
+from tests.fuzz.run import make_input
+from tests.fuzz.targets import KNOWN_BUGS, TARGETS, HardStop, alarm, execute, memory_budget, warm_up
+from tests.support.paths import FUZZ
 from vmstate import LimitExceededError, MalformedError, VMStateError
 from vmstate.diff import diff_files
 
-FUZZ = Path(__file__).resolve().parent / "fuzz"
 CORPUS = FUZZ / "corpus"
 CRASHES = FUZZ / "crashes"
 FIXTURES = FUZZ.parent.parent / "compat_fixtures" / "streams"

@@ -8,9 +8,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.support.qemu_driver import qmp_tools
 from vmstate.diff import diff_files
-
-from qemu_driver import qmp_tools
 
 pytestmark = pytest.mark.qemu  # QEMU is always installed where the tests run (.ci/run installs it)
 

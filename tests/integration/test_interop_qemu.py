@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from qemu_driver import load_and_resave
 
+from compat_fixtures.generate import run_vm
 from devices import DEFAULT_REGISTRY
 from devices.machine import Timer
 from streams.qemu import DeviceState, StreamReader, StreamWriter, VmDescription, check_stream
+from tests.support.qemu_driver import load_and_resave
 from vmstate import to_record
-
-sys.path.insert(0, str(ROOT / "compat_fixtures"))
-from generate import run_vm  # noqa: E402
 
 pytestmark = [
     pytest.mark.qemu,

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import io
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from compat_fixtures.generate import run_vm
 from devices.cpu import Endian
 from devices.virtio.device import VirtIODevice
+from tests.support.qemu_driver import load_and_resave
 from vmstate.edit import edit_virtio_devices, virtio_devices
-from qemu_driver import load_and_resave
-
-sys.path.insert(0, str(ROOT / "compat_fixtures"))
-from generate import run_vm  # noqa: E402
 
 pytestmark = [pytest.mark.qemu, pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 

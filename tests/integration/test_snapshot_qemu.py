@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import attrs
 import pytest
-from conftest import ROOT
-from qemu_driver import load_and_resave
 
+from compat_fixtures.generate import run_vm
 from streams.qemu import SectionHeader
 from streams.selfdesc import (
     read_records,
@@ -19,9 +17,7 @@ from streams.selfdesc import (
     snapshot_to_stream,
     stream_to_snapshot,
 )
-
-sys.path.insert(0, str(ROOT / "compat_fixtures"))
-from generate import run_vm  # type: ignore[import-not-found]
+from tests.support.qemu_driver import load_and_resave
 
 pytestmark = [pytest.mark.qemu, pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import CORPUS, run_script
 from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.qemu import StreamReader, StreamWriter
 from streams.records import VmDescription
+from tests.support.cli import run_script
+from tests.support.paths import CORPUS
 from vmstate.text import printable, printable_lines
 
 #: a section idstr that would clear the screen and split a line, ending in a vmsd we describe

@@ -14,15 +14,16 @@ from pathlib import Path
 
 import attrs
 import pytest
-from conftest import CORPUS, run_script
 
 from devices import DEFAULT_REGISTRY
 from devices.virtio.net import VirtIONet
-from vmstate.edit import edit_virtio_devices, edit_virtio_stream
 from streams.qemu import DeviceState, StreamReader, check_stream
 from streams.selfdesc import convert
+from tests.support.cli import run_script
+from tests.support.paths import CORPUS
 from vmstate import save
 from vmstate.description import Description
+from vmstate.edit import edit_virtio_devices, edit_virtio_stream
 from vmstate.errors import UnnamedSectionError
 
 MULTIQUEUE = CORPUS / "q35-7.2-virtio-multiqueue.mig"

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from conftest import ROOT
+from .paths import ROOT
 
 __all__ = ["load_and_resave", "qmp_tools"]
 

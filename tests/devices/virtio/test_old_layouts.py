@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from compat_fixtures.old_layouts import OLD_LAYOUTS, write_old_layout
 from devices.virtio.net import VirtIONet
 from devices.virtio.serial import VirtIOSerial
+from tests.support.paths import ROOT
 from vmstate.edit import virtio_devices
 from vmstate.typed import from_record
-
-sys.path.insert(0, str(ROOT / "compat_fixtures"))
-from old_layouts import OLD_LAYOUTS, write_old_layout  # noqa: E402
 
 
 def _device_part(path: Path, suffix: str):  # type: ignore[no-untyped-def]

@@ -11,12 +11,11 @@ import json
 from functools import cache
 from pathlib import Path
 
-from conftest import ROOT
-
 from devices import DEFAULT_REGISTRY
 from devices.virtio import DEVICE_CLASSES
 from streams.files import open_stream
 from streams.qemu import check_stream
+from tests.support.paths import ROOT
 
 DUMP = ROOT / "compat_fixtures" / "dump-vmstate" / "x86_64-pc.json"
 #: QEMU 7.2 virtio vmsds no stream here can hold, and why

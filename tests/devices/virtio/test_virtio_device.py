@@ -6,12 +6,13 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import stream_bytes
 
 from devices.cpu import AARCH64, PPC64, X86_64, ArmCpu, Endian, Ppc64Cpu, X86Cpu
 from devices.virtio.device import VirtIODevice
 from devices.virtio.features import VIRTIO_F_VERSION_1
 from streams.files import open_stream
+from tests.support.paths import CORPUS
+from tests.support.streams import stream_bytes
 from vmstate.edit import edit_virtio_devices, guess_target, target_for_machine, virtio_devices
 from vmstate.errors import EncodeError
 
@@ -100,7 +101,7 @@ def test_reset_samples_the_resetting_cpu() -> None:
         (PPC64, None, Endian.BIG),
         (AARCH64, None, Endian.LITTLE),
     ]:
-        device = _devices(Path(__file__).parent.parent / "compat_fixtures/streams/pc-7.2-virtio-rng-legacy.mig")[0]
+        device = _devices(CORPUS / "pc-7.2-virtio-rng-legacy.mig")[0]
         device.target = target
         device.reset(cpu)
         assert device.device_endian == expected

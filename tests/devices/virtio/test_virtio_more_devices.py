@@ -10,14 +10,13 @@ them and saves them again.
 from __future__ import annotations
 
 import struct
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import attrs
 import pytest
-from conftest import CORPUS, ROOT
 
+from compat_fixtures import generate
 from devices import DEFAULT_REGISTRY
 from devices.virtio.containers import GTree, QList
 from devices.virtio.gpu import GPU_FIELD
@@ -25,6 +24,7 @@ from devices.virtio.iommu import IOMMUEndpoint, IOMMUMapping, VirtIOIOMMU
 from devices.virtio.mem import VirtIOMEM
 from streams.files import open_stream
 from streams.qemu import DeviceState, StreamReader, StreamWriter, check_stream
+from tests.support.paths import CORPUS
 from vmstate import from_record
 from vmstate.description import Custom, Description, Field, Record
 from vmstate.engine import decode, encode
@@ -32,9 +32,6 @@ from vmstate.errors import DecodeError, LimitExceededError, MalformedError, Trun
 from vmstate.limits import Limits
 from vmstate.typed import description_of
 from vmstate.wire import ByteReader
-
-sys.path.insert(0, str(ROOT / "compat_fixtures"))
-import generate  # noqa: E402
 
 MiB = 1 << 20
 
@@ -311,7 +308,7 @@ def _with_fields(state: DeviceState, **fields: Any) -> DeviceState:
 
 @pytest.mark.qemu
 def test_qemu_loads_a_gpu_resource_we_wrote_and_saves_it_back(tmp_path: Path) -> None:
-    from qemu_driver import load_and_resave
+    from tests.support.qemu_driver import load_and_resave
 
     pixels = bytes(range(2 * 4 * 2))
 
@@ -337,7 +334,7 @@ def test_qemu_loads_a_gpu_resource_we_wrote_and_saves_it_back(tmp_path: Path) ->
 
 @pytest.mark.qemu
 def test_qemu_loads_an_iommu_domain_we_wrote_and_saves_it_back(tmp_path: Path) -> None:
-    from qemu_driver import load_and_resave
+    from tests.support.qemu_driver import load_and_resave
 
     def add_domain(state: DeviceState) -> DeviceState:
         virtio = _virtio(state)

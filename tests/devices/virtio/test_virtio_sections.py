@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from devices import DEFAULT_REGISTRY
 from devices.virtio import DEVICE_CLASSES
@@ -16,6 +15,7 @@ from streams.files import open_stream
 from streams.qemu import StreamReader
 from streams.qemu.check import check_stream
 from streams.records import DeviceState
+from tests.support.paths import ROOT
 from vmstate.description import Record
 from vmstate.engine import decode
 from vmstate.errors import MalformedError, TruncatedError

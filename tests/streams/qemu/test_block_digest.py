@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, run_script
 
 from streams.qemu import (
     Eof,
@@ -24,6 +23,8 @@ from streams.qemu import (
 )
 from streams.qemu.block_digest import HASH_BASE, HASH_RATIO, BlockDigests
 from streams.records import RamZero, StreamRecord
+from tests.support.cli import run_script
+from tests.support.paths import CORPUS
 
 STREAMS = [
     CORPUS / "pc-7.2-booted-virtio-legacy.mig.xz",

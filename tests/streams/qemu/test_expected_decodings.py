@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, ROOT
-
-sys.path.insert(0, str(ROOT / "compat_fixtures"))
-from expected import corpus_streams, decoding, golden_path  # noqa: E402
+from compat_fixtures.expected import corpus_streams, decoding, golden_path
+from tests.support.paths import CORPUS
 
 STREAMS = corpus_streams()
 

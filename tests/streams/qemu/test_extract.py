@@ -10,11 +10,12 @@ from pathlib import Path
 
 import attrs
 import pytest
-from conftest import CORPUS, stream_bytes
 
 from devices import DEFAULT_REGISTRY
 from streams.qemu import RamBlockList, RamPage, RamZero, StreamReader, StreamWriter, summarize
 from streams.qemu.extract import block_file_name, extract_stream
+from tests.support.paths import CORPUS
+from tests.support.streams import stream_bytes
 from vmstate.errors import UnsupportedError
 
 
@@ -162,7 +163,6 @@ def test_a_symlink_as_the_target_is_never_followed(tmp_path: Path) -> None:
 
 def test_a_killed_extraction_leaves_a_visible_directory_that_the_next_run_removes(tmp_path: Path) -> None:
     import fcntl
-    import os
     import signal
     import time
 

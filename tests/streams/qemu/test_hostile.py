@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CORPUS
 from devices import DEFAULT_REGISTRY
 from streams.qemu import Eof, RamPage, RamZero, RawBody, StreamReader, StreamWriter
+from tests.support.paths import CORPUS
 from vmstate import DecodeError, LimitExceededError, MalformedError, TruncatedError, UnsupportedError, VMStateError
 from vmstate.limits import Limits
 

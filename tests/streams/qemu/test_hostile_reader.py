@@ -19,9 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, run_script
-from fuzz.hostile import big_page_stream, deep_json, vmdesc_of, wide_json, with_surrogate, with_vmdesc
-from fuzz.mutate import qemu_seed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +26,11 @@ from devices import DEFAULT_REGISTRY
 from streams.qemu import RamPageRun, RawBody, StreamReader, TrailingData
 from streams.qemu.scan import ScanContext, _candidates, _plausible_start
 from streams.qemu.trailer import locate_trailer
-from vmstate import LimitExceededError, MalformedError, VMStateError
+from tests.fuzz.hostile import big_page_stream, deep_json, vmdesc_of, wide_json, with_surrogate, with_vmdesc
+from tests.fuzz.mutate import qemu_seed
+from tests.support.cli import run_script
+from tests.support.paths import CORPUS
+from vmstate import LimitExceededError, MalformedError
 from vmstate.limits import DEFAULT_LIMITS, Limits
 
 SEVEN = "pc-7.2-virtio-rng-legacy.mig"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS
 from streams.qemu import RamEos, RamPage, RamZero, StreamReader, StreamWriter
+from tests.support.paths import CORPUS
 
 PAGES = 50_000  # ~200 MB of page records
 

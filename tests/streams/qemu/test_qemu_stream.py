@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import stream_bytes
 
 from devices import DEFAULT_REGISTRY
 from streams.files import open_stream
@@ -24,6 +23,7 @@ from streams.qemu import (
     VmDescription,
     check_stream,
 )
+from tests.support.streams import stream_bytes
 from vmstate.vmdesc import description_from_vmdesc, vmdesc_body_size, vmdesc_from_description
 
 

@@ -6,9 +6,10 @@ import io
 
 import pytest
 
-from conftest import CORPUS, stream_bytes
 from streams.qemu import RamBlock, RamPage, RamPageRun, StreamReader, StreamWriter
 from streams.qemu.ram import MAX_RUN, RamCodec
+from tests.support.paths import CORPUS
+from tests.support.streams import stream_bytes
 from vmstate.errors import MalformedError
 from vmstate.limits import DEFAULT_LIMITS
 from vmstate.wire import ByteReader

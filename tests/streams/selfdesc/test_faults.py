@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import synthetic
 
 from devices import DEFAULT_REGISTRY
 from streams.qemu import (
@@ -33,6 +32,7 @@ from streams.qemu import (
     StreamWriter,
 )
 from streams.selfdesc import atomic_write, convert, save_snapshot, write_records
+from tests.support import synthetic
 from vmstate import TruncatedError
 
 PAGES = 2048  # 8 MiB: long enough to be killed or to fill a small disk in the middle of a write
@@ -270,7 +270,7 @@ def _pages_before_error(data: bytes, batch_pages: bool) -> tuple[list[int], Trun
 
 @pytest.fixture(scope="module")
 def real_stream() -> bytes:
-    from conftest import CORPUS
+    from tests.support.paths import CORPUS
 
     return (CORPUS / "pc-7.2-virtio-rng-legacy.mig").read_bytes()
 

@@ -10,10 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cbor2
-import msgpack  # type: ignore[import-untyped]
 import pytest
-from conftest import CORPUS, stream_bytes
 
 from devices import DEFAULT_REGISTRY
 from streams.qemu import (
@@ -42,8 +39,10 @@ from streams.selfdesc import (
     write_records,
 )
 from streams.selfdesc._container import CODEC_IDS, PREAMBLE_SIZE, TAIL_SIZE
-from streams.selfdesc._jsonl import from_json_pairs
 from streams.selfdesc._ram_chunks import RAM_CHUNK_BYTES, RAM_CHUNK_RECORDS
+from tests.support.paths import CORPUS
+from tests.support.snapshots import raw_items
+from tests.support.streams import stream_bytes
 
 CODEC_NAMES = list(CODECS)
 
@@ -52,21 +51,6 @@ def to_snapshot(data: bytes, codec: str) -> bytes:
     out = io.BytesIO()
     write_records(StreamReader(io.BytesIO(data), descriptions=DEFAULT_REGISTRY), out, codec=codec)
     return out.getvalue()
-
-
-def raw_items(snapshot: bytes) -> list[Any]:
-    """The items, decoded with the plain libraries only (no code of ours but the JSON tag)."""
-    content = snapshot[PREAMBLE_SIZE:-TAIL_SIZE]
-    codec = {v: k for k, v in CODEC_IDS.items()}[snapshot[10]]
-    if codec == "msgpack":
-        return list(msgpack.Unpacker(io.BytesIO(content), raw=False, max_buffer_size=64 << 20))
-    if codec == "cbor":
-        source, items = io.BytesIO(content), []
-        decoder = cbor2.CBORDecoder(source)
-        while source.tell() < len(content):
-            items.append(decoder.decode())
-        return items
-    return [json.loads(line, object_pairs_hook=from_json_pairs) for line in content.splitlines()]
 
 
 def test_every_fixture_round_trips_in_every_codec(stream_path: Path) -> None:

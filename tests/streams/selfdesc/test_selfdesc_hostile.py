@@ -8,11 +8,8 @@ from functools import cache
 from typing import Any
 
 import pytest
-from fuzz.mutate import reseal
-from conftest import CORPUS
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from test_selfdesc import raw_items
 
 from devices import DEFAULT_REGISTRY
 from devices.machine import CpuCommon, GlobalState, Timer
@@ -26,6 +23,9 @@ from streams.selfdesc import (
     write_records,
 )
 from streams.selfdesc._container import PREAMBLE_SIZE, ContainerWriter
+from tests.fuzz.mutate import reseal
+from tests.support.paths import CORPUS
+from tests.support.snapshots import raw_items
 from vmstate import (
     DecodeError,
     LimitExceededError,
@@ -371,11 +371,11 @@ plain_values = st.recursive(
 @settings(max_examples=200, deadline=None)
 @given(st.lists(plain_values, min_size=1, max_size=6))
 def test_the_cbor_item_scanner_splits_a_sequence_as_cbor2_reads_it(values: list[Any]) -> None:
+    import cbor2
+
     from streams.selfdesc._cbor_scan import ItemScanner
     from streams.selfdesc._codec import ObjectCounter
     from streams.selfdesc._window import ContentWindow
-
-    import cbor2
 
     encoded = [cbor2.dumps(v) for v in values]
     data = b"".join(encoded)

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_engine_properties import described_records
 
 from streams.qemu import (
     DeviceState,
@@ -27,6 +26,7 @@ from streams.selfdesc._values import (
     record_to_plain,
 )
 from streams.selfdesc._window import ContentWindow
+from tests.support.strategies import described_records
 from vmstate import DEFAULT_LIMITS, Description, Record, encode
 
 CODEC_NAMES = list(CODECS)

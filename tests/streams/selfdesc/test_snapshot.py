@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, stream_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +26,8 @@ from streams.selfdesc import (
     snapshot_to_stream,
     stream_to_snapshot,
 )
+from tests.support.paths import CORPUS
+from tests.support.streams import stream_bytes
 from vmstate import (
     MalformedError,
     Subsection,

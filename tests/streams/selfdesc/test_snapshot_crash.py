@@ -15,14 +15,14 @@ from pathlib import Path
 
 from streams.qemu import RamPage
 from streams.selfdesc import read_records, save_snapshot
+from tests.support.paths import ROOT
 
 PAGES = 2048  # 8 MiB a snapshot: long enough to be killed in the middle of one
 ROUNDS = 8
 
-CHILD = f"""
+CHILD = """
 import sys
-sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
-from synthetic import ram_records as records
+from tests.support.synthetic import ram_records as records
 from streams.selfdesc import save_snapshot
 
 target, codec, generation, pages = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -40,7 +40,7 @@ while True:
 def _child(target: Path, codec: str, generation: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, str(target), codec, str(generation), str(PAGES)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
 
 

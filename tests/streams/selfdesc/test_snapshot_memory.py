@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fuzz.mutate import reseal
+
+from tests.fuzz.mutate import reseal
 
 #: 16 Mi empty lists: 16 MB of msgpack or CBOR, 32 MB of JSON; as Python lists about 1 GB
 OUTER, INNER = 16, 1 << 20

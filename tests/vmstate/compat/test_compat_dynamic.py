@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
 
 from devices.virtio.sections import DEVICE_CLASSES
+from tests.support.paths import ROOT
 from vmstate.compat import (
     CheckReport,
     CompatError,

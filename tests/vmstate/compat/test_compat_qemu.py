@@ -14,9 +14,9 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ROOT
 
 from devices.virtio.sections import DEVICE_CLASSES, section_description
+from tests.support.paths import ROOT
 from vmstate.compat import (
     OLD_TO_NEW,
     compare_sets,

@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import ROOT
 
+from tests.support.paths import ROOT
 from vmstate.compat import (
     BOTH,
     NEW_TO_OLD,

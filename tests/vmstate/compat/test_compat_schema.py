@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from devices.virtio.common import SUBSECTION_NAMES
 from devices.virtio.sections import DEVICE_CLASSES
+from tests.support.paths import ROOT
 from vmstate.compat import (
     CompatError,
     compare_sets,

@@ -15,7 +15,6 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import ROOT
 
 from devices import DEFAULT_REGISTRY
 from devices.virtio.balloon import VIRTIO_BALLOON, VirtIOBalloon
@@ -25,6 +24,7 @@ from devices.virtio.net import VIRTIO_NET, VirtIONet
 from devices.virtio.save_load import VirtioCodec, VirtioDeviceClass, virtio_field
 from devices.virtio.serial import VIRTIO_SERIAL
 from devices.virtio.transport import MMIO, PCI, transport_for_idstr
+from tests.support.paths import ROOT
 from vmstate.compat import (
     BOTH,
     NEW_TO_OLD,

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 import streams.selfdesc._ram_chunks as ram_chunks
+from tests.support.paths import ROOT
 from vmstate.compat import fixtures as fixture_module
 from vmstate.compat.fixtures import format_of, golden_path
 from vmstate.compat.snapshot_format import SNAPSHOTS

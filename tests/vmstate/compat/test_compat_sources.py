@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, run_script
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.cli import run_script
+from tests.support.paths import ROOT
 from vmstate.compat import SchemaFormatError, compare_sets, load_schema, schema_from_json
 
 DUMP = ROOT / "compat_fixtures" / "dump-vmstate" / "x86_64-pc.json"

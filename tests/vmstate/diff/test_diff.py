@@ -9,13 +9,14 @@ from typing import Callable, Iterable, Iterator
 
 import attrs
 import pytest
-from conftest import CORPUS, stream_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices import DEFAULT_REGISTRY
 from streams.qemu import StreamReader, StreamWriter
 from streams.records import DeviceState, RamPage, RamZero, SectionFooter, SectionHeader, SectionType, StreamRecord
+from tests.support.paths import CORPUS
+from tests.support.streams import stream_bytes
 from vmstate.diff import Filters, diff_files
 from vmstate.diff.filters import glob_to_regex
 from vmstate.diff.pages import ABSENT, PageRange, PageTable, compare_tables, fill_digest, page_digest

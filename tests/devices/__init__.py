@@ -1,0 +1,1 @@
+"""Tests of the devices package: CPU endian models, machines, virtio."""

@@ -1,0 +1,1 @@
+"""Tests of devices.machine: the x86 and ppc64 machine sections."""

@@ -1,0 +1,1 @@
+"""Tests of devices.virtio: device state, accessors, rings, headers, every virtio section."""

@@ -1,0 +1,1 @@
+"""Tests across packages: real QEMU, the installed scripts end to end, the fuzzer."""

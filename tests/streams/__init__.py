@@ -1,0 +1,1 @@
+"""Tests of the streams package: the stream files, the QEMU codec, snapshots."""

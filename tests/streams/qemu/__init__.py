@@ -1,0 +1,1 @@
+"""Tests of streams.qemu: byte-exact round trips, RAM, extract, hostile streams."""

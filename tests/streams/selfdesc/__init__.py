@@ -1,0 +1,1 @@
+"""Tests of streams.selfdesc: snapshot codecs, hostile snapshots, faults and crashes while writing."""

@@ -1,0 +1,24 @@
+"""The stream files the tests run over: the corpus, the examples and $VMSTATE_STREAM_DIRS."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from streams.files import open_stream
+
+from .paths import CORPUS, EXAMPLES
+
+__all__ = ["stream_bytes", "stream_files"]
+
+
+def stream_files() -> list[Path]:
+    """Every ``*.mig`` (or ``*.mig.xz``/``.gz``) in the corpus, the examples and $VMSTATE_STREAM_DIRS."""
+    dirs = [CORPUS, EXAMPLES] + [Path(d) for d in os.environ.get("VMSTATE_STREAM_DIRS", "").split(os.pathsep) if d]
+    return sorted(p for d in dirs for pattern in ("*.mig", "*.mig.xz", "*.mig.gz") for p in d.glob(pattern))
+
+
+def stream_bytes(path: Path) -> bytes:
+    """The uncompressed bytes of a stream file."""
+    with open_stream(path) as source:
+        return source.read()

@@ -1,0 +1,1 @@
+"""Tests of the vmstate core: descriptions, engine, compiled plan, schema."""

@@ -1,0 +1,1 @@
+"""Tests of vmstate.compat: the static and dynamic compatibility checks, fixtures, schema sources."""

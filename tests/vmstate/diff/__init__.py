@@ -1,0 +1,1 @@
+"""Tests of vmstate.diff: pages, filters, value trees, whole-stream comparisons."""

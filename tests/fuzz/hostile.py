@@ -1,6 +1,6 @@
 """Hand-built hostile QEMU streams: the reader-side classes of issue 12 (section 3).
 
-Shared by ``tests/test_hostile_reader.py`` (one regression test per class)
+Shared by ``tests/streams/qemu/test_hostile_reader.py`` (one regression test per class)
 and the fuzzer's ``vmdesc``, ``tail``, ``grow`` and ``pages`` mutations.
 Each builder takes the bytes of a valid stream and the offset of its EOF
 byte, or builds a stream from records.

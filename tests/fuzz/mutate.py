@@ -1,7 +1,7 @@
 """Seeds from the fixture corpus, and the mutations the fuzzer applies to them.
 
 A seed is a small real input: a QEMU stream from ``compat_fixtures/streams``
-with all but a few RAM pages dropped (as ``tests/test_hostile.py``'s
+with all but a few RAM pages dropped (as ``tests/streams/qemu/test_hostile.py``'s
 ``reduced``, but keeping two consecutive full pages so that ``RamPageRun``s
 occur), with or without its vmdesc trailer; that stream as a snapshot in
 each codec; or compressed with gzip or xz.
@@ -28,7 +28,7 @@ Schema seeds (kind ``schema``) are small parts of a real QEMU 7.2
 A snapshot is verified by SHA-256 before any item is decoded, so its items
 (the ``payload``) are mutated and then re-sealed with a valid tail by the
 project's own ``ContainerWriter``, the index offset moved along with the
-bytes before it (the approach of tests/test_selfdesc_hostile.py's ``seal``).
+bytes before it (the approach of tests/streams/selfdesc/test_selfdesc_hostile.py's ``seal``).
 """
 
 from __future__ import annotations

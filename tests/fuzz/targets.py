@@ -7,7 +7,7 @@ runs it and turns what happened into an outcome (``ok`` or the name of the
 * ``untyped``: any other exception escaped (a bug, whatever the input);
 * ``no-offset``: a ``DecodeError`` that does not say where (the style guide's
   rule; the QEMU reader's vmdesc trailer errors are exempt, as in
-  tests/test_hostile.py: the JSON is parsed as a whole);
+  tests/streams/qemu/test_hostile.py: the JSON is parsed as a whole);
 * ``property``: something the README promises did not hold (a stream that
   decodes re-encodes to the same bytes; a snapshot that loads can be written
   as a QEMU stream; ...);
@@ -69,7 +69,7 @@ __all__ = [
 TIME_BASE = 2.0
 TIME_PER_BYTE = 20e-6
 #: failures of bugs already reported, by signature -> the report; each has a strict-xfail reproducer in
-#: tests/test_fuzz.py, so fixing the bug makes that test fail until its entry here and its marker go
+#: tests/integration/test_fuzz.py, so fixing the bug makes that test fail until its entry here and its marker go
 KNOWN_BUGS: dict[str, str] = {}
 #: the alarm that stops a runaway input, as a multiple of its budget
 HARD_STOP = 5.0
@@ -462,7 +462,7 @@ def _failure(kind: str, error: BaseException, text: str) -> Failure:
 def _context_missing(target: Target, error: DecodeError) -> bool:
     if error.offset is not None:
         return False
-    # vmdesc JSON is parsed as a whole: its errors name the section only (as tests/test_hostile.py accepts)
+    # vmdesc JSON is parsed as a whole: its errors name the section only (as tests/streams/qemu/test_hostile.py accepts)
     return not (error.section == "vmdesc" and not target.name.startswith("snapshot"))
 
 

@@ -1,7 +1,7 @@
 """Reader-side hostile inputs (issue 12, section 3): typed errors with offsets, bounded memory, linear work.
 
 Memory is measured as the peak RSS of a real ``vmstate`` subprocess (as in
-tests/test_memory.py); work as bytes read and candidates looked at, never
+tests/streams/qemu/test_memory.py); work as bytes read and candidates looked at, never
 as time.
 """
 

@@ -136,14 +136,14 @@ def measure(stream: Path, workdir: Path) -> dict[str, Any]:
 
         def decode(path: Path = path) -> None:
             with open(path, "rb") as source:
-                for _ in read_records(source):
+                for _ in read_records(source, descriptions=DEFAULT_REGISTRY):
                     pass
 
         codec_encode_s = max(timed(encode) - decode_s, 1e-9)
         codec_decode_s = timed(decode)
         back = _HashSink()
         with open(path, "rb") as source:
-            StreamWriter(back).write_all(read_records(source))  # type: ignore[arg-type]
+            StreamWriter(back).write_all(read_records(source, descriptions=DEFAULT_REGISTRY))  # type: ignore[arg-type]
         results[codec] = {
             "bytes": path.stat().st_size,
             "encode_s": codec_encode_s,

@@ -78,12 +78,6 @@ def write_records(
     return itemizer.index
 
 
-def _default_descriptions() -> DescriptionLookup:
-    from devices import DEFAULT_REGISTRY
-
-    return DEFAULT_REGISTRY
-
-
 def _in_item(error: DecodeError, number: int, offset: int, kind: str | None) -> DecodeError:
     error.add_context(offset=offset, item=number, item_kind=kind)
     return error
@@ -94,7 +88,8 @@ class SnapshotReader:
 
     Magic, format version, tail and checksum are checked before any item is
     decoded; then the opening item is read (``content``, ``producer``).
-    ``descriptions`` defaults to the project's ``devices.DEFAULT_REGISTRY``.
+    ``descriptions`` finds our descriptions of typed sections (e.g. ``devices.DEFAULT_REGISTRY``);
+    without it, a typed section is a ``VersionError``, as in ``StreamReader``.
     """
 
     def __init__(
@@ -103,7 +98,7 @@ class SnapshotReader:
         self._file = seekable(source)
         self.container: Container = verify(self._file)
         self._limits = limits
-        self._decoder = ItemDecoder(descriptions if descriptions is not None else _default_descriptions(), limits)
+        self._decoder = ItemDecoder(descriptions, limits)
         window = ContentWindow(self._file, self.container.content_start, self.container.content_end)
         self._items = self._numbered(CODECS[self.container.codec].items(window, limits))
         self._started = False
@@ -171,8 +166,7 @@ def read_records(
 
     The records are those ``StreamReader`` yielded when it was written, so
     ``StreamWriter`` writes the original bytes back.  Verification happens
-    here, before the first record; ``descriptions`` defaults to
-    ``devices.DEFAULT_REGISTRY``.  Errors are our ``DecodeError`` family,
+    here, before the first record; ``descriptions`` as for ``SnapshotReader``.  Errors are our ``DecodeError`` family,
     with the file offset and item number.
     """
     return iter(SnapshotReader(source, descriptions=descriptions, limits=limits))

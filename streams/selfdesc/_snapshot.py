@@ -22,7 +22,6 @@ from ._index import SnapshotIndex
 from ._io import (
     CODECS,
     SnapshotReader,
-    _default_descriptions,
     codec_named,
     is_snapshot,
     write_records,
@@ -155,8 +154,7 @@ def stream_to_snapshot(
     limits: Limits = DEFAULT_LIMITS,
 ) -> SnapshotIndex:
     """Convert a QEMU stream file (plain, xz or gzip) into a snapshot file, atomically."""
-    lookup = descriptions if descriptions is not None else _default_descriptions()
-    with open_records(src_path, descriptions=lookup, limits=limits, expect="qemu") as opened:
+    with open_records(src_path, descriptions=descriptions, limits=limits, expect="qemu") as opened:
         return save_snapshot(dst_path, opened.records, codec=codec, limits=limits)
 
 
@@ -206,9 +204,8 @@ def convert(
     """
     if to not in OUTPUT_FORMATS:
         raise EncodeError(f"unknown output format {to!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
-    lookup = descriptions if descriptions is not None else _default_descriptions()
     # what is not a snapshot is read as a QEMU stream: its reader says what is wrong with it
-    with open_records(src_path, descriptions=lookup, limits=limits, fallback="qemu") as opened:
+    with open_records(src_path, descriptions=descriptions, limits=limits, fallback="qemu") as opened:
         if to == "qemu":
             _write_stream(opened, dst_path)
         else:

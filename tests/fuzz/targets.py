@@ -201,14 +201,14 @@ def _roundtrip(data: bytes, _original: bytes) -> None:
         write_records(records, snapshot, codec=codec)
     except VMStateError as error:
         raise PropertyViolation(f"decoded, but cannot be saved as a {codec} snapshot: {error}") from None
-    back = list(read_records(io.BytesIO(snapshot.getvalue())))
+    back = list(read_records(io.BytesIO(snapshot.getvalue()), descriptions=DEFAULT_REGISTRY))
     if back != records:
         raise PropertyViolation(f"a {codec} snapshot of it reads back different records")
 
 
 def _snapshot(data: bytes, _original: bytes) -> None:
     """Read every record, then the index alone; what loads must be writable as QEMU bytes."""
-    reader = SnapshotReader(io.BytesIO(data))
+    reader = SnapshotReader(io.BytesIO(data), descriptions=DEFAULT_REGISTRY)
     records = list(reader)
     index = read_index(io.BytesIO(data))
     if index != reader.index:

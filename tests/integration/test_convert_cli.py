@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from devices import DEFAULT_REGISTRY
 from streams.selfdesc import MAGIC, load_snapshot
 from tests.support.cli import run_script
 from tests.support.paths import CORPUS
@@ -34,9 +35,9 @@ def test_the_suffix_picks_the_codec_and_the_way_back_is_exact(tmp_path: Path, su
 def test_to_overrides_the_suffix(tmp_path: Path) -> None:
     target = tmp_path / "vm.snapshot"
     assert run("convert", NET, target, "--to", "cbor").returncode == 0
-    assert load_snapshot(target).codec == "cbor"
+    assert load_snapshot(target, descriptions=DEFAULT_REGISTRY).codec == "cbor"
     assert run("convert", target, tmp_path / "again.mig", "--to", "json").returncode == 0
-    assert load_snapshot(tmp_path / "again.mig").codec == "json"  # --to wins over .mig
+    assert load_snapshot(tmp_path / "again.mig", descriptions=DEFAULT_REGISTRY).codec == "json"  # --to wins over .mig
 
 
 def test_an_unknown_suffix_without_to_is_exit_2(tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_a_symlink_to_a_regular_file_is_written_through_and_kept(tmp_path: Path)
     result = run("convert", RNG, link)
     assert result.returncode == 0, result.stderr
     assert link.is_symlink() and link.resolve() == real
-    assert load_snapshot(real).codec == "msgpack"
+    assert load_snapshot(real, descriptions=DEFAULT_REGISTRY).codec == "msgpack"
 
 
 def _limited(args: list[str], limit: int, **env: str) -> subprocess.CompletedProcess[str]:

@@ -183,7 +183,7 @@ def test_vmstate_convert_of_a_mutated_file_writes_all_or_nothing(
     path = mutated_files[i][which]  # (13, 1): an unmutated snapshot, which converts
     to = "qemu" if i >= 10 else "cbor"
     expected = tmp_path / "expected.out"
-    fails = _fails(lambda: convert(path, expected, to))
+    fails = _fails(lambda: convert(path, expected, to, descriptions=DEFAULT_REGISTRY))
     target = tmp_path / "target.out"
     _assert_one_line_or_none(_cli("vmstate", "convert", "--to", to, path, target), "vmstate", fails)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

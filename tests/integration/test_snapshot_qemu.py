@@ -10,6 +10,7 @@ import attrs
 import pytest
 
 from compat_fixtures.generate import run_vm
+from devices import DEFAULT_REGISTRY
 from streams.qemu import SectionHeader
 from streams.selfdesc import (
     read_records,
@@ -41,8 +42,8 @@ def fresh_stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("codec", ["msgpack", "cbor"])
 def test_qemu_loads_a_stream_made_from_a_snapshot(fresh_stream: Path, tmp_path: Path, codec: str) -> None:
     snapshot, back = tmp_path / f"vm.{codec}", tmp_path / "back.mig"
-    stream_to_snapshot(fresh_stream, snapshot, codec)
-    snapshot_to_stream(snapshot, back)
+    stream_to_snapshot(fresh_stream, snapshot, codec, descriptions=DEFAULT_REGISTRY)
+    snapshot_to_stream(snapshot, back, descriptions=DEFAULT_REGISTRY)
     assert back.read_bytes() == fresh_stream.read_bytes()
     assert load_and_resave(PC, back, tmp_path) == "completed"
 
@@ -61,7 +62,7 @@ def test_qemu_rejects_the_stream_of_a_snapshot_we_damaged(fresh_stream: Path, tm
     # The same check fails for a bad stream, so the tests above can fail: the
     # snapshot says the timer section is version 9, which QEMU 7.2 does not load.
     good, bad, stream = tmp_path / "good.msgpack", tmp_path / "bad.msgpack", tmp_path / "bad.mig"
-    stream_to_snapshot(fresh_stream, good)
+    stream_to_snapshot(fresh_stream, good, descriptions=DEFAULT_REGISTRY)
 
     def too_new(records):  # type: ignore[no-untyped-def]
         for record in records:
@@ -70,7 +71,7 @@ def test_qemu_rejects_the_stream_of_a_snapshot_we_damaged(fresh_stream: Path, tm
             yield record
 
     with open(good, "rb") as file:
-        save_snapshot(bad, too_new(read_records(file)))
-    snapshot_to_stream(bad, stream)
+        save_snapshot(bad, too_new(read_records(file, descriptions=DEFAULT_REGISTRY)))
+    snapshot_to_stream(bad, stream, descriptions=DEFAULT_REGISTRY)
     assert stream.read_bytes() != fresh_stream.read_bytes()
     assert load_and_resave(PC, stream, tmp_path) == "failed"

@@ -12,7 +12,6 @@ must every device section of real QEMU streams.
 from __future__ import annotations
 
 import enum
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,6 +23,7 @@ from devices import DEFAULT_REGISTRY
 from streams.files import open_stream
 from streams.qemu.reader import StreamReader
 from streams.records import DeviceState
+from tests.support.paths import CORPUS
 from vmstate.compiled import plan_for
 from vmstate.description import (
     Array,
@@ -43,7 +43,7 @@ from vmstate.errors import DecodeError, EncodeError
 from vmstate.limits import DEFAULT_LIMITS, Limits
 from vmstate.wire import ByteReader
 
-STREAMS = Path(__file__).resolve().parent.parent / "compat_fixtures" / "streams"
+STREAMS = CORPUS
 
 
 def _always(_state: Any) -> bool:

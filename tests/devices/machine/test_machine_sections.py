@@ -191,7 +191,7 @@ def test_any_slot_count_up_to_acpi_max_ram_slots_is_named(corpus_file, slots: in
 
 
 def test_more_slots_than_a_pc_machine_takes_is_not_named(corpus_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import run_script
+    from tests.support.cli import run_script
 
     # (in pc-2.2-virtio-more, sections follow piix4_pm: a misfit is no truncation)
     path = tmp_path / "slots-257.mig"

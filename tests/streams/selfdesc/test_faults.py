@@ -148,9 +148,9 @@ def old_target(tmp_path: Path) -> Path:
 
 WRITES = {
     "save_snapshot": lambda src, dst: save_snapshot(dst, ram_records(3)),
-    "convert-to-qemu": lambda src, dst: convert(src["snapshot"], dst, "qemu"),
-    "convert-to-cbor": lambda src, dst: convert(src["stream"], dst, "cbor"),
-    "convert-snapshot-to-json": lambda src, dst: convert(src["snapshot"], dst, "json"),
+    "convert-to-qemu": lambda src, dst: convert(src["snapshot"], dst, "qemu", descriptions=DEFAULT_REGISTRY),
+    "convert-to-cbor": lambda src, dst: convert(src["stream"], dst, "cbor", descriptions=DEFAULT_REGISTRY),
+    "convert-snapshot-to-json": lambda src, dst: convert(src["snapshot"], dst, "json", descriptions=DEFAULT_REGISTRY),
     "atomic_write": lambda src, dst: _write_through_atomic(dst),
 }
 
@@ -226,7 +226,7 @@ def test_a_real_full_disk_keeps_the_old_file(small_tmpfs: Path, sources: dict[st
     target.write_bytes(old)
     for to in ("qemu", "msgpack"):
         with pytest.raises(OSError) as caught:
-            convert(sources["snapshot"] if to == "qemu" else sources["stream"], target, to)
+            convert(sources["snapshot"] if to == "qemu" else sources["stream"], target, to, descriptions=DEFAULT_REGISTRY)
         assert caught.value.errno == errno.ENOSPC
         assert target.read_bytes() == old and sorted(p.name for p in small_tmpfs.iterdir()) == ["vm.mig"]
     with pytest.raises(OSError) as caught:
@@ -320,7 +320,7 @@ def test_the_cli_reports_a_cut_stream_in_one_line_and_converting_it_keeps_the_ol
     target.write_bytes(snapshot_bytes(1, 4, "cbor"))
     before = target.read_bytes()
     with pytest.raises(TruncatedError):
-        convert(cut, target, "cbor")
+        convert(cut, target, "cbor", descriptions=DEFAULT_REGISTRY)
     for args in (("dump", cut), ("check", cut), ("convert", cut, target)):
         done = run_cli(*args)
         assert done.returncode == 2, (args, done.stderr)

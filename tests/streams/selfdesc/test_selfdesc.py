@@ -62,7 +62,7 @@ def test_every_fixture_round_trips_in_every_codec(stream_path: Path) -> None:
         write_records(records, snapshot, codec=codec)
         assert snapshot.getvalue().startswith(MAGIC) and snapshot.getvalue()[10] == CODEC_IDS[codec]
         snapshot.seek(0)
-        back = list(read_records(snapshot))
+        back = list(read_records(snapshot, descriptions=DEFAULT_REGISTRY))
         assert back == records, codec
         out = io.BytesIO()
         StreamWriter(out).write_all(back)
@@ -174,7 +174,7 @@ def test_ram_streams_in_and_out_in_bounded_memory(codec: str, tmp_path: Path) ->
         tracemalloc.reset_peak()
         sink_back = HashSink()
         with open(path, "rb") as source:
-            StreamWriter(sink_back).write_all(read_records(source))  # type: ignore[arg-type]
+            StreamWriter(sink_back).write_all(read_records(source, descriptions=DEFAULT_REGISTRY))  # type: ignore[arg-type]
         _, read_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

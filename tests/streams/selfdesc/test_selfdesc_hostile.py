@@ -100,7 +100,7 @@ def seal(codec: str, content: bytes, index_offset: int = PREAMBLE_SIZE) -> bytes
 
 def read_all(data: bytes, limits: Limits | None = None) -> list[StreamRecord]:
     kwargs: dict[str, Any] = {} if limits is None else {"limits": limits}
-    return list(read_records(io.BytesIO(data), **kwargs))
+    return list(read_records(io.BytesIO(data), **kwargs, descriptions=DEFAULT_REGISTRY))
 
 
 # ------------------------------------------------------------ damaged files

@@ -147,8 +147,8 @@ def test_what_no_description_of_ours_loads_is_a_typed_error(tmp_path: Path) -> N
 
 def test_old_qemu_layouts_load_into_todays_state_types(tmp_path: Path) -> None:
     path = tmp_path / "v4.snap"
-    stream_to_snapshot(CORPUS / "pc-2.2-virtio-net-v4.mig", path, "cbor")
-    snapshot = load_snapshot(path)
+    stream_to_snapshot(CORPUS / "pc-2.2-virtio-net-v4.mig", path, "cbor", descriptions=DEFAULT_REGISTRY)
+    snapshot = load_snapshot(path, descriptions=DEFAULT_REGISTRY)
     net = next(d for d in snapshot.devices if d.idstr.endswith("/virtio-net"))
     part = net.record.fields["virtio"].fields["device"]
     assert net.version == part.version == 4
@@ -162,8 +162,8 @@ def test_a_stream_snapshot_loads_devices_and_streams_ram_past(tmp_path: Path) ->
     with open(source, "rb") as file:
         records = list(StreamReader(file, descriptions=DEFAULT_REGISTRY))
     path = tmp_path / "q35.json"
-    index = stream_to_snapshot(source, path, "json")
-    snapshot = load_snapshot(path)
+    index = stream_to_snapshot(source, path, "json", descriptions=DEFAULT_REGISTRY)
+    snapshot = load_snapshot(path, descriptions=DEFAULT_REGISTRY)
     assert snapshot.devices == tuple(r for r in records if isinstance(r, DeviceState))
     assert isinstance(snapshot.configuration, Configuration) and snapshot.configuration.machine == "pc-q35-7.2"
     assert snapshot.index == index and index.ram_pages == sum(isinstance(r, RamPage) for r in records)
@@ -174,8 +174,8 @@ def test_a_stream_snapshot_loads_devices_and_streams_ram_past(tmp_path: Path) ->
 def test_stream_to_snapshot_to_stream_is_byte_identical(tmp_path: Path, codec: str) -> None:
     source = CORPUS / "virt-7.2-bare-be-mmio.mig.xz"  # compressed input is read transparently
     snap, back = tmp_path / f"s.{codec}", tmp_path / "back.mig"
-    stream_to_snapshot(source, snap, codec)
-    assert snapshot_to_stream(snap, back) == back.stat().st_size
+    stream_to_snapshot(source, snap, codec, descriptions=DEFAULT_REGISTRY)
+    assert snapshot_to_stream(snap, back, descriptions=DEFAULT_REGISTRY) == back.stat().st_size
     assert back.read_bytes() == stream_bytes(source)
 
 
@@ -189,9 +189,9 @@ def test_convert_changes_codec_and_keeps_content(tmp_path: Path) -> None:
         convert(tmp_path / "d.json", tmp_path / "d.mig", "qemu", descriptions=TODAY)
     assert not (tmp_path / "d.mig").exists()
     source = CORPUS / "pc-2.2-virtio-all.mig"
-    convert(source, tmp_path / "s.cbor", "cbor")
-    convert(tmp_path / "s.cbor", tmp_path / "s.msgpack", "msgpack")
-    convert(tmp_path / "s.msgpack", tmp_path / "s.mig", "qemu")
+    convert(source, tmp_path / "s.cbor", "cbor", descriptions=DEFAULT_REGISTRY)
+    convert(tmp_path / "s.cbor", tmp_path / "s.msgpack", "msgpack", descriptions=DEFAULT_REGISTRY)
+    convert(tmp_path / "s.msgpack", tmp_path / "s.mig", "qemu", descriptions=DEFAULT_REGISTRY)
     assert (tmp_path / "s.mig").read_bytes() == source.read_bytes()
 
 
@@ -234,7 +234,7 @@ def test_records_of_a_snapshot_are_the_streams(tmp_path: Path) -> None:
     # read_records is what the diff CLI uses: a snapshot reads as the stream it holds.
     source = CORPUS / "pseries-2.2-virtio-all.mig"
     path = tmp_path / "p.cbor"
-    stream_to_snapshot(source, path, "cbor")
+    stream_to_snapshot(source, path, "cbor", descriptions=DEFAULT_REGISTRY)
     expected: list[StreamRecord] = list(StreamReader(io.BytesIO(source.read_bytes()), descriptions=DEFAULT_REGISTRY))
     with open(path, "rb") as file:
-        assert list(read_records(file)) == expected
+        assert list(read_records(file, descriptions=DEFAULT_REGISTRY)) == expected

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from devices import DEFAULT_REGISTRY
 from streams.qemu import RamPage
 from streams.selfdesc import read_records, save_snapshot
 from tests.support.paths import ROOT
@@ -47,7 +48,7 @@ def _child(target: Path, codec: str, generation: int) -> subprocess.Popen[str]:
 def _generation(target: Path) -> int:
     """Read and verify the whole snapshot; every page must come from one writer's generation."""
     with open(target, "rb") as file:
-        pages = [r.data for r in read_records(file) if isinstance(r, RamPage)]
+        pages = [r.data for r in read_records(file, descriptions=DEFAULT_REGISTRY) if isinstance(r, RamPage)]
     assert len(pages) == PAGES
     generations = {page[:8] for page in pages}
     assert len(generations) == 1 and all(page == page[:8] * 512 for page in pages)
@@ -107,4 +108,4 @@ def test_a_stale_temporary_file_does_not_block_the_next_save(tmp_path: Path) -> 
     save_snapshot(target, [], codec="json")
     assert target.read_bytes().startswith(b"\x89VMS")
     with open(target, "rb") as file:
-        assert list(read_records(file)) == []
+        assert list(read_records(file, descriptions=DEFAULT_REGISTRY)) == []

@@ -268,7 +268,7 @@ def test_snapshots_in_any_codec_diff_like_the_streams_they_hold(tmp_path: Path, 
     examples = CORPUS.parent / "examples"
     before, after = examples / "pc-net-balloon-before.mig.xz", examples / "pc-net-balloon-after.mig.xz"
     snapshot = tmp_path / f"after.{codec}"
-    stream_to_snapshot(after, snapshot, codec)
+    stream_to_snapshot(after, snapshot, codec, descriptions=DEFAULT_REGISTRY)
     expected = diff_files(before, after)
     mixed = diff_files(before, snapshot)
     assert mixed.b == (str(snapshot), codec)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS
 from streams.qemu import Eof, SectionFooter, SectionHeader, SectionType, StreamReader, encode_record
+from tests.support.paths import CORPUS
 
 BODY_MIB = 200
 IDSTR = "x-unknown-device"

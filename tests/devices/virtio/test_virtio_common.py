@@ -6,7 +6,6 @@ import copy
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +14,7 @@ from devices.virtio.common import NEEDED, SUBSECTION_NAMES, VIRTIO_QUEUE_MAX, vi
 from devices.virtio.device import VirtIODevice
 from devices.virtio.sections import section_description
 from streams.files import open_stream
+from tests.support.paths import CORPUS
 from vmstate.description import Record
 from vmstate.edit import virtio_devices
 from vmstate.engine import decode, encode

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, get_args
 
 import pytest
-from conftest import CORPUS
 
 from devices import DEFAULT_REGISTRY
 from streams.formats import open_records
@@ -26,6 +25,7 @@ from streams.qemu import (
     encode_record,
 )
 from streams.selfdesc._to_items import record_items
+from tests.support.paths import CORPUS
 from vmstate.errors import EncodeError
 
 _HAND_MADE = [HtabChunk(index=0, n_valid=1, n_invalid=0, ptes=bytes(16)), RawBody(b"\x01\x02", "no description"),

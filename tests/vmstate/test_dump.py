@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CORPUS
 from devices import DEFAULT_REGISTRY
+from tests.support.paths import CORPUS
 from vmstate.diff.sources import display_kinds
 from vmstate.dump import read_dump, render_json, render_text
 from vmstate.spill import Blob, Spill, chunks
@@ -56,8 +55,8 @@ def _kept(value: Any, spill: Spill) -> Any:
 
 @pytest.mark.parametrize("name", STREAMS)
 def test_a_real_streams_model_renders_as_its_summary(name: str) -> None:
-    from streams.qemu import StreamReader, summarize
     from streams.files import open_stream
+    from streams.qemu import StreamReader, summarize
 
     with open_stream(CORPUS / name) as source:
         summary = summarize(StreamReader(source, descriptions=DEFAULT_REGISTRY, batch_pages=True))

@@ -11,12 +11,14 @@ import lzma
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, run_script, stream_bytes
 
 from devices import DEFAULT_REGISTRY
 from streams.files import open_stream
 from streams.formats import HEAD_SIZE, Reading, StreamFormat, formats, open_records, register_format
 from streams.qemu import DeviceState, RamPageRun, StreamReader, encode_record
+from tests.support.cli import run_script
+from tests.support.paths import CORPUS
+from tests.support.streams import stream_bytes
 from vmstate.errors import MalformedError, VMStateError
 
 STREAM = CORPUS / "pc-7.2-virtio-net-legacy.mig"

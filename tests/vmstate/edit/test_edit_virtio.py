@@ -6,14 +6,15 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, stream_bytes
 
 from devices import DEFAULT_REGISTRY
 from devices.cpu import PPC64, X86_64, Endian
 from devices.virtio.device import VirtIODevice, virtio_section_of
 from devices.virtio.net import VirtIONet
-from streams.qemu import DeviceState, StreamReader, StreamWriter
 from streams.files import open_stream
+from streams.qemu import DeviceState, StreamReader, StreamWriter
+from tests.support.paths import CORPUS
+from tests.support.streams import stream_bytes
 from vmstate.edit import VirtioEditor, edit_virtio_records, virtio_devices
 from vmstate.errors import UnnamedSectionError
 

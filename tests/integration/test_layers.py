@@ -1,0 +1,156 @@
+"""The arrows between the layers hold (docs/layers in the README).
+
+Every import in ``vmstate/``, ``devices/`` and ``streams/`` is read with
+``ast`` — lazy ones inside functions included — and checked against the
+layer rule:
+
+* the **core** (``vmstate`` without its application layer) imports neither
+  ``devices`` nor ``streams`` nor the application layer;
+* ``streams`` never imports ``devices`` nor the application layer;
+* ``devices`` imports the core and the stream model (``streams.records``)
+  only: never a reader, a writer or a file;
+* the **application layer** (``vmstate.cli``, ``vmstate.compat``,
+  ``vmstate.diff`` and the command packages beside them) may import anything.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import ROOT as _ROOT
+
+ROOT = _ROOT
+PACKAGES = ("vmstate", "devices", "streams")
+#: the application layer: modules and subpackages of vmstate that sit on top of everything
+APPLICATION = ("vmstate.cli", "vmstate.cli_support", "vmstate.compat", "vmstate.diff", "vmstate.dump", "vmstate.edit")
+#: the stream model: the one part of streams that devices may use
+STREAM_MODEL = ("streams.records",)
+
+
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def layer_of(module: str) -> str:
+    """``core``, ``application``, ``streams``, ``model`` or ``devices``."""
+    if _within(module, APPLICATION):
+        return "application"
+    if _within(module, STREAM_MODEL):
+        return "model"
+    return {"vmstate": "core", "streams": "streams", "devices": "devices"}[module.split(".")[0]]
+
+
+#: which layers each layer may import
+ALLOWED = {
+    "core": {"core"},
+    "model": {"core", "model"},
+    "streams": {"core", "model", "streams"},
+    "devices": {"core", "model", "devices"},
+    "application": {"core", "model", "streams", "devices", "application"},
+}
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:
+    """(line, imported name) for every import of one of our packages in ``path``, lazy ones too.
+
+    ``from a.b import c`` gives ``a.b.c``: ``c`` may be a module or a name in ``a.b`` (see ``_importable``).
+    """
+    module = _module_name(path, root)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                names = [f"{target}.{alias.name}" for alias in node.names]
+            else:
+                assert node.module is not None
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found.extend((node.lineno, name) for name in names if name.split(".")[0] in PACKAGES)
+    return found
+
+
+def _importable(name: str, root: Path) -> str:
+    """The longest prefix of ``name`` that is one of our modules (``from x import y`` names y too)."""
+    parts = name.split(".")
+    while parts:
+        candidate = root.joinpath(*parts)
+        if candidate.with_suffix(".py").is_file() or (candidate / "__init__.py").is_file():
+            return ".".join(parts)
+        parts.pop()
+    return name
+
+
+def our_modules(root: Path) -> list[Path]:
+    return sorted(p for package in PACKAGES if (root / package).is_dir() for p in (root / package).rglob("*.py"))
+
+
+def violations(root: Path = ROOT) -> list[str]:
+    """One line per import against the rule: ``file:line: layer module imports layer module``."""
+    wrong = []
+    for path in our_modules(root):
+        module = _module_name(path, root)
+        for line, name in imports_of(path, root):
+            target = _importable(name, root)
+            if layer_of(target) not in ALLOWED[layer_of(module)]:
+                wrong.append(f"{path.relative_to(root)}:{line}: {layer_of(module)} {module} imports {layer_of(target)} {target}")
+    return sorted(set(wrong))
+
+
+def test_every_import_follows_the_layer_rule() -> None:
+    assert violations() == []
+
+
+@pytest.mark.parametrize(
+    ("module", "layer"),
+    [
+        ("vmstate.engine", "core"),
+        ("vmstate.lookup", "core"),
+        ("vmstate.compat.record", "application"),
+        ("vmstate.diff", "application"),
+        ("vmstate.cli", "application"),
+        ("streams.records", "model"),
+        ("streams.qemu.reader", "streams"),
+        ("devices.virtio.net", "devices"),
+    ],
+)
+def test_layers_are_named_as_the_docs_say(module: str, layer: str) -> None:
+    assert layer_of(module) == layer
+
+
+def test_the_checker_flags_lazy_and_relative_imports_against_the_rule(tmp_path: Path) -> None:
+    """A rule that could not fail would prove nothing: a small tree with one wrong arrow of each kind."""
+    files = {
+        "vmstate/__init__.py": "",
+        "vmstate/engine.py": "def decode():\n    from devices import registry\n",
+        "vmstate/compat/__init__.py": "from devices import registry\nfrom streams.qemu import reader\n",
+        "streams/__init__.py": "",
+        "streams/records.py": "from vmstate import engine\n",
+        "streams/qemu/__init__.py": "",
+        "streams/qemu/reader.py": "from ..records import x\nfrom vmstate.compat import y\n",
+        "devices/__init__.py": "",
+        "devices/registry.py": "from streams.records import x\nfrom streams.qemu import reader\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert violations(tmp_path) == [
+        "devices/registry.py:2: devices devices.registry imports streams streams.qemu.reader",
+        "streams/qemu/reader.py:2: streams streams.qemu.reader imports application vmstate.compat",
+        "vmstate/engine.py:2: core vmstate.engine imports devices devices.registry",
+    ]

@@ -22,9 +22,10 @@ import attrs
 
 from vmstate.errors import MalformedError
 from vmstate.limits import DEFAULT_LIMITS, Limits
+from vmstate.lookup import DescriptionLookup, LookupFunction
 
 from .files import open_stream, open_stream_pair
-from .qemu.reader import DescriptionLookup, StreamReader
+from .qemu.reader import StreamReader
 from .records import QEMU_MAGIC, StreamRecord
 
 __all__ = ["HEAD_SIZE", "OpenedStream", "Reading", "ReadOptions", "StreamFormat", "formats", "open_records",
@@ -39,7 +40,7 @@ class ReadOptions:
     """What the caller asks of every reader."""
 
     #: (idstr, instance_id, version) -> description; None: each reader's own default
-    descriptions: DescriptionLookup | None = None
+    descriptions: DescriptionLookup | LookupFunction | None = None
     limits: Limits = DEFAULT_LIMITS
     #: consecutive RAM pages as one ``RamPageRun`` (QEMU streams)
     batch_pages: bool = False
@@ -163,7 +164,7 @@ class OpenedStream:
 def open_records(
     path: str | os.PathLike[str],
     *,
-    descriptions: DescriptionLookup | None = None,
+    descriptions: DescriptionLookup | LookupFunction | None = None,
     limits: Limits = DEFAULT_LIMITS,
     batch_pages: bool = False,
     expect: str | None = None,

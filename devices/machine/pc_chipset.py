@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from vmstate import Subsection, field, state, struct
-from vmstate.description import Description, Struct
+from vmstate.description import Array, Description, Field, Struct
 from vmstate.typed import as_received, description_of, received_subsections
 from vmstate.kinds import (
     BOOL,
@@ -400,10 +400,16 @@ class MemoryHotplugSlots:
 MAX_MEMORY_SLOTS = 256
 
 
+def _with_count(field: Field, count: int) -> Field:
+    """``field``, an array, with ``count`` elements."""
+    assert isinstance(field.kind, Array)
+    return attrs.evolve(field, kind=attrs.evolve(field.kind, count=count))
+
+
 def _memory_hotplug(slots: int) -> Struct:
     """The ``memory hotplug state`` struct of a machine with ``slots`` memory slots."""
     base = description_of(MemoryHotplugSlots)
-    devs = tuple(attrs.evolve(f, kind=attrs.evolve(f.kind, count=slots)) if f.name == "devs" else f for f in base.fields)
+    devs = tuple(_with_count(f, slots) if f.name == "devs" else f for f in base.fields)
     return Struct(description=attrs.evolve(base, fields=devs))
 
 

@@ -2,9 +2,10 @@
 
 from streams.records import *  # noqa: F403
 from streams.records import __all__ as _records_all
+from vmstate.lookup import DescriptionLookup
 
 from .check import CheckReport, SectionReport, check_stream
-from .reader import DEFAULT_PAGE_SIZE, DescriptionLookup, StreamReader
+from .reader import DEFAULT_PAGE_SIZE, StreamReader
 from .summary import summarize
 from .writer import StreamWriter, encode_record
 

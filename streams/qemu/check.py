@@ -26,9 +26,10 @@ from streams.records import (
 )
 from vmstate.compare_bytes import first_difference
 from vmstate.limits import DEFAULT_LIMITS, Limits
+from vmstate.lookup import DescriptionLookup, LookupFunction
 
 from .naming import naming
-from .reader import DescriptionLookup, StreamReader
+from .reader import StreamReader
 from .writer import encode_record
 
 __all__ = ["SectionReport", "CheckReport", "check_stream", "first_difference"]
@@ -106,7 +107,7 @@ def check_stream(
     source: BinaryIO,
     original: BinaryIO,
     *,
-    descriptions: DescriptionLookup | None = None,
+    descriptions: DescriptionLookup | LookupFunction | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> CheckReport:
     """Decode ``source``, re-encode each record and compare with ``original``.

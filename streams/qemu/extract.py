@@ -32,8 +32,9 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from streams.records import RamBlockList, RamPage, RamPageRun, RamZero, StreamRecord
 from vmstate.errors import DecodeError, LimitExceededError, UnsupportedError
+from vmstate.lookup import DescriptionLookup, LookupFunction
 
-from .reader import DescriptionLookup, StreamReader
+from .reader import StreamReader
 from .summary import summarize
 
 __all__ = ["extract_stream", "block_file_name", "MAX_BLOCK", "NAME_MAX", "INCOMPLETE"]
@@ -114,7 +115,7 @@ def _tee(records: Iterable[StreamRecord], blocks: _BlockFiles) -> Iterator[Strea
 
 
 def extract_stream(
-    source: BinaryIO, target: str | os.PathLike[str], *, descriptions: DescriptionLookup | None = None
+    source: BinaryIO, target: str | os.PathLike[str], *, descriptions: DescriptionLookup | LookupFunction | None = None
 ) -> dict[str, Any]:
     """Extract ``source`` into the new directory ``target``; return the summary written to state.json."""
     target = Path(target)

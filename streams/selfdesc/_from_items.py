@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from streams.qemu.reader import DescriptionLookup
 from streams.records import (
     Command,
     Eof,
@@ -33,6 +32,7 @@ from streams.records import (
 )
 from vmstate.errors import LimitExceededError, MalformedError
 from vmstate.limits import Limits
+from vmstate.lookup import DescriptionLookup, LookupFunction
 
 from ._fields import ItemFields
 from ._index import IndexBuilder, SnapshotIndex, index_from_item
@@ -65,7 +65,7 @@ class _Blob:
 class ItemDecoder:
     """Turn a snapshot's items back into stream records, one item at a time."""
 
-    def __init__(self, descriptions: DescriptionLookup | None, limits: Limits) -> None:
+    def __init__(self, descriptions: DescriptionLookup | LookupFunction | None, limits: Limits) -> None:
         self._descriptions = descriptions
         self._limits = limits
         self._blob: _Blob | None = None

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from streams.files import seekable
-from streams.qemu.reader import DescriptionLookup
 from streams.records import StreamRecord
 from vmstate.errors import DecodeError, EncodeError, MalformedError
 from vmstate.limits import DEFAULT_LIMITS, Limits
+from vmstate.lookup import DescriptionLookup, LookupFunction
 
 from ._cbor import CBOR
 from ._codec import Codec
@@ -93,7 +93,7 @@ class SnapshotReader:
     """
 
     def __init__(
-        self, source: BinaryIO, *, descriptions: DescriptionLookup | None = None, limits: Limits = DEFAULT_LIMITS
+        self, source: BinaryIO, *, descriptions: DescriptionLookup | LookupFunction | None = None, limits: Limits = DEFAULT_LIMITS
     ) -> None:
         self._file = seekable(source)
         self.container: Container = verify(self._file)
@@ -160,7 +160,7 @@ class SnapshotReader:
 
 
 def read_records(
-    source: BinaryIO, *, descriptions: DescriptionLookup | None = None, limits: Limits = DEFAULT_LIMITS
+    source: BinaryIO, *, descriptions: DescriptionLookup | LookupFunction | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> Iterator[StreamRecord]:
     """Verify a snapshot file and yield the records of the QEMU stream it holds.
 

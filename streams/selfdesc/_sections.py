@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Any
 
 from streams.qemu.configuration import CONFIGURATION
-from streams.qemu.reader import DescriptionLookup
 from streams.records import Configuration, DeviceState
 from vmstate.description import Description, Record
 from vmstate.engine import check_version, decode, encode
@@ -39,7 +38,7 @@ from vmstate.errors import (
     VersionError,
 )
 from vmstate.limits import Limits
-from vmstate.lookup import as_lookup
+from vmstate.lookup import DescriptionLookup, LookupFunction, as_lookup
 from vmstate.vmdesc import description_from_vmdesc, vmdesc_from_description
 from vmstate.wire import ByteReader
 
@@ -103,7 +102,7 @@ def configuration_item(record: Configuration) -> dict[str, Any]:
 
 
 def _typed_description(
-    descriptions: DescriptionLookup | None, idstr: str, instance: int, version: int, name: str, name_version: int
+    descriptions: DescriptionLookup | LookupFunction | None, idstr: str, instance: int, version: int, name: str, name_version: int
 ) -> Description:
     lookup = as_lookup(descriptions)
     offered = [] if lookup is None else lookup.candidates(idstr, instance, version)
@@ -126,7 +125,7 @@ def _vmdesc_description(entry: dict[str, Any], limits: Limits) -> Description:
         raise MalformedError(f"the vmdesc entry is not a valid description: {error}") from None
 
 
-def device_from_item(item: ItemFields, descriptions: DescriptionLookup | None, limits: Limits) -> DeviceState:
+def device_from_item(item: ItemFields, descriptions: DescriptionLookup | LookupFunction | None, limits: Limits) -> DeviceState:
     """Rebuild a device section from an (untrusted) item, loading its state through the engine."""
     idstr = item.wire_name("idstr")
     try:

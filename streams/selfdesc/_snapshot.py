@@ -9,12 +9,12 @@ from typing import Any
 import attrs
 
 from streams.formats import OpenedStream, open_records
-from streams.qemu.reader import DescriptionLookup
 from streams.qemu.writer import StreamWriter
 from streams.records import Configuration, DeviceState, StreamRecord
 from vmstate.engine import encode
 from vmstate.errors import EncodeError, UnsupportedError
 from vmstate.limits import DEFAULT_LIMITS, Limits
+from vmstate.lookup import DescriptionLookup, LookupFunction
 from vmstate.typed import description_of, to_record
 
 from ._atomic import atomic_write
@@ -115,7 +115,7 @@ def save_snapshot(
 
 
 def load_snapshot(
-    path: PathLike, *, descriptions: DescriptionLookup | None = None, limits: Limits = DEFAULT_LIMITS
+    path: PathLike, *, descriptions: DescriptionLookup | LookupFunction | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> Snapshot:
     """Verify a snapshot file and load its device sections (RAM is streamed past, not kept).
 
@@ -150,7 +150,7 @@ def stream_to_snapshot(
     dst_path: PathLike,
     codec: str = "msgpack",
     *,
-    descriptions: DescriptionLookup | None = None,
+    descriptions: DescriptionLookup | LookupFunction | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> SnapshotIndex:
     """Convert a QEMU stream file (plain, xz or gzip) into a snapshot file, atomically."""
@@ -162,7 +162,7 @@ def snapshot_to_stream(
     src_path: PathLike,
     dst_path: PathLike,
     *,
-    descriptions: DescriptionLookup | None = None,
+    descriptions: DescriptionLookup | LookupFunction | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> int:
     """Write the QEMU stream a snapshot holds, atomically; return its size in bytes.
@@ -195,7 +195,7 @@ def convert(
     dst_path: PathLike,
     to: str,
     *,
-    descriptions: DescriptionLookup | None = None,
+    descriptions: DescriptionLookup | LookupFunction | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> None:
     """Convert between a QEMU stream and snapshot codecs, atomically; the input kind is detected.

@@ -9,7 +9,7 @@ from streams.files import open_stream
 
 from .paths import CORPUS, EXAMPLES
 
-__all__ = ["stream_bytes", "stream_files"]
+__all__ = ["WITHOUT_VIRTIO", "stream_bytes", "stream_files"]
 
 
 def stream_files() -> list[Path]:
@@ -22,3 +22,7 @@ def stream_bytes(path: Path) -> bytes:
     """The uncompressed bytes of a stream file."""
     with open_stream(path) as source:
         return source.read()
+
+
+#: corpus streams made for their machine sections, with no virtio device on purpose
+WITHOUT_VIRTIO = {"pc-2.2-memory-slots.mig": "piix4_pm with memory slots (compat_fixtures/generate.py)"}

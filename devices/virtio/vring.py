@@ -41,7 +41,7 @@ __all__ = [
     "Descriptor",
     "Segment",
     "UsedElement",
-    "VirtqueueElement",
+    "DescriptorChain",
     "Vring",
     "VringError",
     "add_buffer",
@@ -173,7 +173,7 @@ class Segment:
 
 
 @attrs.frozen(kw_only=True)
-class VirtqueueElement:
+class DescriptorChain:
     """A popped descriptor chain (QEMU's VirtQueueElement, without the mapping)."""
 
     #: head descriptor index, returned to the driver in the used ring
@@ -280,7 +280,7 @@ def pending(subject: EndianSubject, memory: GuestMemory, ring: Vring, last_avail
     return count
 
 
-def pop(subject: EndianSubject, memory: GuestMemory, ring: Vring, last_avail_idx: int) -> VirtqueueElement | None:
+def pop(subject: EndianSubject, memory: GuestMemory, ring: Vring, last_avail_idx: int) -> DescriptorChain | None:
     """Take the chain at ``last_avail_idx``, or None if the ring is empty.
 
     The caller advances its ``last_avail_idx`` by one after a successful pop.
@@ -331,7 +331,7 @@ def pop(subject: EndianSubject, memory: GuestMemory, ring: Vring, last_avail_idx
             raise VringError(f"descriptor {index} links to {desc.next}, past the table of {size}")
         index = desc.next
         desc = read_descriptor(subject, memory, table, index)
-    return VirtqueueElement(index=head, out_sg=tuple(out_sg), in_sg=tuple(in_sg))
+    return DescriptorChain(index=head, out_sg=tuple(out_sg), in_sg=tuple(in_sg))
 
 
 def push(subject: EndianSubject, memory: GuestMemory, ring: Vring, head: int, length: int) -> int:

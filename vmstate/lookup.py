@@ -16,10 +16,21 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 
 from .description import Description
 
-__all__ = ["DescriptionLookup", "LookupFunction", "FunctionLookup", "as_lookup", "TYPED_SOURCE"]
+__all__ = [
+    "DescriptionLookup", "LookupFunction", "FunctionLookup", "as_lookup",
+    "TYPED_SOURCE", "DUMP_SOURCE", "VMDESC_SOURCE", "RAW_SOURCE", "SOURCES",
+]
 
-#: the source of a description from our own device models
+# Where a decoded section's layout came from (``DeviceState.source``, the ``source`` of reports and dumps).
+#: one of our device models
 TYPED_SOURCE = "typed"
+#: a description built from a QEMU ``-dump-vmstate`` file (``--descriptions``)
+DUMP_SOURCE = "dump"
+#: the stream's own vmdesc trailer
+VMDESC_SOURCE = "vmdesc"
+#: nothing described it: the body kept as bytes
+RAW_SOURCE = "raw"
+SOURCES = (TYPED_SOURCE, DUMP_SOURCE, VMDESC_SOURCE, RAW_SOURCE)
 
 #: the bare form of a lookup: (idstr, instance_id, version) -> description, or None
 LookupFunction = Callable[[str, int, int], "Description | None"]

@@ -26,7 +26,7 @@ from streams.records import (
 )
 from vmstate.compare_bytes import first_difference
 from vmstate.limits import DEFAULT_LIMITS, Limits
-from vmstate.lookup import DescriptionLookup, LookupFunction
+from vmstate.lookup import TYPED_SOURCE, DescriptionLookup, LookupFunction
 
 from .naming import naming
 from .reader import StreamReader
@@ -132,7 +132,7 @@ def check_stream(
             )
             report.sections.append(current)
         elif isinstance(record, Configuration):
-            report.sections.append(SectionReport(-1, "configuration", "CONFIGURATION", source="typed", named_bytes=len(data) - 1))
+            report.sections.append(SectionReport(-1, "configuration", "CONFIGURATION", source=TYPED_SOURCE, named_bytes=len(data) - 1))
         elif current is not None:
             if isinstance(record, DeviceState):
                 current.source = record.source

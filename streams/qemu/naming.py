@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from streams.records import DeviceState, RawBody
 from vmstate.description import Buffer, Description, Record, Struct
+from vmstate.lookup import TYPED_SOURCE
 
 __all__ = ["PLAIN_VMDESC_TYPES", "naming", "opaque_bytes", "unnamed_reason"]
 
@@ -68,8 +69,8 @@ def naming(record: DeviceState | RawBody) -> tuple[int, str | None]:
     """(opaque bytes, why the section is NOT NAMED or None) of a device section, in one walk."""
     if isinstance(record, RawBody):
         # ours gave way and nothing else named it; a user's -dump-vmstate refusing is not our failure
-        return 0, (record.reason if record.failed_source == "typed" else None)
-    if record.source == "typed":
+        return 0, (record.reason if record.failed_source == TYPED_SOURCE else None)
+    if record.source == TYPED_SOURCE:
         return 0, None
     opaque, virtio = _opaque(record.description, record.record)
     if record.fallback is not None and opaque:

@@ -50,7 +50,7 @@ from vmstate.errors import (
     VersionError,
 )
 from vmstate.limits import DEFAULT_LIMITS, Limits
-from vmstate.lookup import DescriptionLookup, LookupFunction, as_lookup
+from vmstate.lookup import TYPED_SOURCE, VMDESC_SOURCE, DescriptionLookup, LookupFunction, as_lookup
 from vmstate.vmdesc import check_name, description_from_vmdesc
 from vmstate.wire import ByteReader
 
@@ -295,7 +295,7 @@ class StreamReader:
         if queue:
             entry = queue.pop(0)
             try:
-                found.append(("vmdesc", description_from_vmdesc(entry, limits=self._limits)))
+                found.append((VMDESC_SOURCE, description_from_vmdesc(entry, limits=self._limits)))
             except DecodeError as error:
                 error.add_context(section="vmdesc")
                 raise
@@ -324,7 +324,7 @@ class StreamReader:
                 # read, or no section end where it stops) gives way; without a vmdesc the
                 # body is then kept raw, with the reason.  The vmdesc is the stream's own
                 # account: when it does not fit, the stream is damaged.
-                ours_misfit = source != "vmdesc" and (
+                ours_misfit = source != VMDESC_SOURCE and (
                     misfit and isinstance(error, MalformedError) or isinstance(error, UnsupportedError)
                 )
                 gives_way = ours_misfit or isinstance(error, (UnknownSubsectionError, VersionError))
@@ -335,7 +335,7 @@ class StreamReader:
                     failure, failed_source = error, source
                 continue
             r.release(mark)
-            if source == "typed":
+            if source == TYPED_SOURCE:
                 failure = None  # an alternative layout of ours fitted: nothing was set aside
             return DeviceState(
                 header.idstr,

@@ -30,6 +30,7 @@ from streams.records import (
     TrailingData,
     VmDescription,
 )
+from vmstate.lookup import RAW_SOURCE
 from vmstate.plain import JSON, PlainPolicy, record_to_plain
 
 from .naming import unnamed_reason
@@ -93,7 +94,7 @@ def summarize(records: Iterable[StreamRecord], plain: PlainPolicy = JSON) -> dic
                 section.update(record_to_plain(record.record, plain))
             case RawBody():
                 if out["sections"] and out["sections"][-1].get("source") is None:
-                    out["sections"][-1].update({"source": "raw", "size": len(record.data), "raw": plain.bytes(record.data), "reason": record.reason})
+                    out["sections"][-1].update({"source": RAW_SOURCE, "size": len(record.data), "raw": plain.bytes(record.data), "reason": record.reason})
                     unnamed = unnamed_reason(record)
                     if unnamed is not None:
                         out["sections"][-1]["unnamed"] = unnamed

@@ -38,7 +38,7 @@ from vmstate.errors import (
     VersionError,
 )
 from vmstate.limits import Limits
-from vmstate.lookup import DescriptionLookup, LookupFunction, as_lookup
+from vmstate.lookup import TYPED_SOURCE, VMDESC_SOURCE, DescriptionLookup, LookupFunction, as_lookup
 from vmstate.vmdesc import description_from_vmdesc, vmdesc_from_description
 from vmstate.wire import ByteReader
 
@@ -82,9 +82,9 @@ def device_item(record: DeviceState) -> dict[str, Any]:
         "source": record.source,
         "state": _state(record.record, record.idstr),
     }
-    if record.source == "vmdesc":
+    if record.source == VMDESC_SOURCE:
         item["vmdesc"] = _vmdesc_entry(record)
-    elif record.source != "typed":
+    elif record.source != TYPED_SOURCE:
         raise EncodeError(f"unknown description source {record.source!r}", section=record.idstr)
     if record.fallback is not None:
         item["fallback"] = record.fallback
@@ -135,9 +135,9 @@ def device_from_item(item: ItemFields, descriptions: DescriptionLookup | LookupF
         name_version = item.uint("description_version", 32)
         source = item.text("source", 16)
         fallback = item.text("fallback") if item.has("fallback") else None
-        if source == "typed":
+        if source == TYPED_SOURCE:
             description = _typed_description(descriptions, idstr, instance, version, name, name_version)
-        elif source == "vmdesc":
+        elif source == VMDESC_SOURCE:
             description = _vmdesc_description(item.map("vmdesc"), limits)
             if (description.name, description.version) != (name, name_version):
                 raise MalformedError(f"the vmdesc entry describes {description.name!r} v{description.version}, not {name!r} v{name_version}")

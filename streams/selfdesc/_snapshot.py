@@ -14,7 +14,7 @@ from streams.records import Configuration, DeviceState, StreamRecord
 from vmstate.engine import encode
 from vmstate.errors import EncodeError, UnsupportedError
 from vmstate.limits import DEFAULT_LIMITS, Limits
-from vmstate.lookup import DescriptionLookup, LookupFunction
+from vmstate.lookup import TYPED_SOURCE, DescriptionLookup, LookupFunction
 from vmstate.typed import description_of, to_record
 
 from ._atomic import atomic_write
@@ -85,7 +85,7 @@ def _device_records(devices: Mapping[Any, Any]) -> Iterator[DeviceState]:
         description = description_of(value)
         record = to_record(value)
         size = len(encode(description, record))
-        yield DeviceState(idstr, instance_id, record.version, description, record, "typed", size)
+        yield DeviceState(idstr, instance_id, record.version, description, record, TYPED_SOURCE, size)
 
 
 def save_snapshot(

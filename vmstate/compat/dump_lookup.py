@@ -29,7 +29,7 @@ from typing import Any
 
 from ..description import Buffer, Custom, CustomContext, Description, Field, Int, Kind, Struct
 from ..errors import EncodeError, UnsupportedError
-from ..lookup import TYPED_SOURCE, DescriptionLookup, LookupFunction, as_lookup
+from ..lookup import DUMP_SOURCE, TYPED_SOURCE, DescriptionLookup, LookupFunction, as_lookup
 from ..wire import ByteReader
 from .model import FieldNode, SchemaSet, VmsdNode
 from .sources import load_schema
@@ -37,7 +37,7 @@ from .sources import load_schema
 __all__ = ["DumpDescriptions", "DUMP_SOURCE"]
 
 #: ``DeviceState.source`` of a section decoded through a dump description
-DUMP_SOURCE = "dump"
+
 _INT_WIDTHS = (1, 2, 4, 8)
 
 

@@ -39,6 +39,7 @@ from streams.qemu import (
 from ..compare_bytes import first_difference
 from ..description import Description, Record
 from ..edit.virtio import VirtioEditor
+from ..lookup import TYPED_SOURCE
 from ..schema import description_to_json
 from ..typed import description_of, from_record, to_record
 from .fixture_format import DescriptionLookup, Outcome, Rewrite
@@ -136,7 +137,7 @@ class _Rewriter:
             if record.idstr is not None:
                 self._idstrs[record.section_id] = record.idstr
             self._where = self._idstrs.get(record.section_id, f"section {record.section_id}")
-        if isinstance(record, DeviceState) and record.source == "typed":
+        if isinstance(record, DeviceState) and record.source == TYPED_SOURCE:
             record = self._rewritten(record)
         else:
             self._virtio(record)  # the editor learns the target from every record

@@ -28,6 +28,7 @@ import attrs
 
 from ..description import Record
 from ..errors import VMStateError
+from ..lookup import TYPED_SOURCE
 from ..typed import description_of, from_record, to_record
 from .errors import CompatError, FixtureError, ImmutableFixtureError
 from .fixture_format import DescriptionLookup
@@ -89,7 +90,7 @@ def write_older(source: Path, out: Path, versions: Mapping[str, int], descriptio
             if name in versions and isinstance(record, SectionHeader) and record.version is not None:
                 record = attrs.evolve(virtio(record), version=versions[name])
             elif name in versions and isinstance(record, DeviceState):
-                if record.source != "typed":
+                if record.source != TYPED_SOURCE:
                     raise CompatError(f"{record.idstr}: decoded by {record.source}, not by a description of ours")
                 version = versions[name]
                 try:

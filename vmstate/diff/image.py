@@ -33,6 +33,7 @@ from streams.records import (
     TrailingData,
 )
 from vmstate.errors import DecodeError
+from vmstate.lookup import RAW_SOURCE
 from vmstate.plain import DIFF, to_plain
 from vmstate.spill import Bytes, Spill
 
@@ -139,7 +140,7 @@ def collect(
                     if current is not None and current.source == "iterative":
                         _fold(current, record.data)
                     elif current is not None and wanted(current.idstr):
-                        current.source, current.raw = "raw", image.spill.keep(record.data)
+                        current.source, current.raw = RAW_SOURCE, image.spill.keep(record.data)
                 case HtabHeader() | HtabChunk():
                     if current is not None:
                         _fold(current, repr(record).encode())

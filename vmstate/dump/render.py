@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 from vmstate.description import Buffer
 from vmstate.display import DisplayTable, path_step, shown
+from vmstate.lookup import RAW_SOURCE
 from vmstate.spill import Blob, chunks
 from vmstate.text import printable
 
@@ -42,7 +43,7 @@ def _summary(summary: dict[str, Any], kinds: DisplayTable) -> Iterator[str]:
             f"[{section['section_id']}] {section['idstr']} instance {section['instance_id']} v{section['version']}"
             f" ({section.get('source')}, {section.get('size')} bytes)"
         )
-        if section.get("source") == "raw":
+        if section.get("source") == RAW_SOURCE:
             yield f"  raw: {section['size']} bytes ({section['reason']})"
         else:
             yield from _fields(section, "  ", section.get("vmsd_name"), kinds)

@@ -37,6 +37,7 @@ from streams.selfdesc import atomic_write
 
 from ..description import Record
 from ..errors import UnnamedSectionError
+from ..lookup import TYPED_SOURCE
 
 __all__ = [
     "Edit",
@@ -129,7 +130,7 @@ class VirtioEditor:
         name = None if self._section is None else vmsd_name_of(self._section)
         if name not in DEVICE_CLASSES or (self._names is not None and name not in self._names):
             return None
-        if isinstance(record, DeviceState) and record.source == "typed":
+        if isinstance(record, DeviceState) and record.source == TYPED_SOURCE:
             section = virtio_section_of(record)
             if section is not None:
                 return section.device(self.target)

@@ -85,7 +85,7 @@ def dump(ctx: click.Context, stream: Path, as_json: bool, dump_file: Path | None
         with Spill() as spill:
             model = read_dump(stream, _lookup(dump_file), spill)
             if as_json:
-                out = click.get_text_stream("stdout")
+                out = sys.stdout
                 for piece in render_json(model):
                     out.write(piece)
                 out.write("\n")

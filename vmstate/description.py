@@ -285,7 +285,8 @@ class Description:
     pre_load: Callable[[Any, int], None] | None = attrs.field(default=None, eq=False)
     post_load: Callable[[Any, int], None] | None = attrs.field(default=None, eq=False)
     #: other layouts of the same section, for a configuration fact the stream does not carry
-    #: (virtio-net's backend queue count): a reader tries them, in order, when this one does not fit
+    #: (virtio-net's backend queue count): a reader tries them, in order, when this one does not fit;
+    #: they are ordered by growing size, so once the input ends inside one, the later ones are skipped
     alternatives: tuple["Description", ...] = attrs.field(default=(), eq=False)
 
     def __attrs_post_init__(self) -> None:

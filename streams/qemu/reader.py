@@ -308,7 +308,11 @@ class StreamReader:
         failure: DecodeError | None = None
         failed_source = ""
         candidates = self._candidates(header)
+        # the input ended inside this layout: its later alternatives, which are larger, end there too
+        ran_out: tuple[str, str] | None = None
         for i, (source, description) in enumerate(candidates):
+            if (source, description.name) == ran_out:
+                continue
             mark = r.mark()
             misfit = False
             try:
@@ -319,7 +323,9 @@ class StreamReader:
             except DecodeError as error:
                 r.rewind(mark)
                 r.release(mark)
-                last = i + 1 == len(candidates)
+                if isinstance(error, TruncatedError) and not misfit:  # the decode itself ran out of input
+                    ran_out = (source, description.name)
+                last = all((s, d.name) == ran_out for s, d in candidates[i + 1 :])
                 # A description of ours that does not fit this sender (a layout it cannot
                 # read, or no section end where it stops) gives way; without a vmdesc the
                 # body is then kept raw, with the reason.  The vmdesc is the stream's own

@@ -21,6 +21,7 @@ from streams.qemu import DeviceState, StreamReader, check_stream
 from streams.selfdesc import convert
 from tests.support.cli import run_script
 from tests.support.paths import CORPUS
+from tests.support.streams import unnamed_virtio_net
 from vmstate import save
 from vmstate.description import Description
 from vmstate.edit import edit_virtio_devices, edit_virtio_stream
@@ -84,19 +85,9 @@ def test_multiqueue_snapshot_round_trip(tmp_path: Path, codec: str) -> None:
     assert back.read_bytes() == MULTIQUEUE.read_bytes()
 
 
-def _odd_stream(tmp_path: Path) -> Path:
-    """A real stream whose virtio-net our description refuses (5000 queues) but the vmdesc sizes."""
-    data = bytearray((CORPUS / "pc-7.2-virtio-net-legacy.mig").read_bytes())
-    header = b"0000:00:02.0/virtio-net" + bytes(4) + (11).to_bytes(4, "big")
-    at = data.index(header) + len(header) + 363
-    data[at : at + 4] = (5000).to_bytes(4, "big")
-    odd = tmp_path / "odd.mig"
-    odd.write_bytes(bytes(data))
-    return odd
-
 
 def test_compat_record_refuses_a_fallback(tmp_path: Path) -> None:
-    odd = _odd_stream(tmp_path)
+    odd = unnamed_virtio_net(tmp_path)
     fixtures = tmp_path / "fixtures"
     result = run_script("vmstate", "compat", "record", fixtures, odd)
     assert result.returncode == 2
@@ -107,7 +98,7 @@ def test_compat_record_refuses_a_fallback(tmp_path: Path) -> None:
 
 
 def test_edit_api_refuses_an_unnamed_virtio_section_and_writes_nothing(tmp_path: Path) -> None:
-    odd = _odd_stream(tmp_path)
+    odd = unnamed_virtio_net(tmp_path)
     out = tmp_path / "edited.mig"
     with pytest.raises(UnnamedSectionError) as caught:
         edit_virtio_stream(odd, out, lambda idstr, device: None)

@@ -14,7 +14,7 @@ from devices.virtio.net import VirtIONet
 from streams.files import open_stream
 from streams.qemu import DeviceState, StreamReader, StreamWriter
 from tests.support.paths import CORPUS
-from tests.support.streams import stream_bytes
+from tests.support.streams import stream_bytes, unnamed_virtio_net
 from vmstate.edit import VirtioEditor, edit_virtio_records, virtio_devices
 from vmstate.errors import UnnamedSectionError
 
@@ -90,19 +90,9 @@ def test_only_the_named_sections_are_rewritten() -> None:
             assert device.record == before[idstr].record
 
 
-def _unnamed_net(tmp_path: Path) -> Path:
-    """A real stream whose virtio-net our description refuses (5000 queues) and the vmdesc decodes."""
-    data = bytearray((CORPUS / "pc-7.2-virtio-net-legacy.mig").read_bytes())
-    header = b"0000:00:02.0/virtio-net" + bytes(4) + (11).to_bytes(4, "big")
-    at = data.index(header) + len(header) + 363
-    data[at : at + 4] = (5000).to_bytes(4, "big")
-    path = tmp_path / "unnamed.mig"
-    path.write_bytes(bytes(data))
-    return path
-
 
 def test_an_undecoded_virtio_section_is_refused_or_passed_through(tmp_path: Path) -> None:
-    path = _unnamed_net(tmp_path)
+    path = unnamed_virtio_net(tmp_path)
     with pytest.raises(UnnamedSectionError) as caught:
         _written(path, VirtioEditor())
     assert caught.value.section == "0000:00:02.0/virtio-net"

@@ -65,7 +65,7 @@ __all__ = [
     "warm_up",
 ]
 
-#: seconds any input may take, plus per byte of input: a generous linear budget (parsing runs at ~0.2 us/byte)
+#: CPU seconds any input may take, plus per byte of input: a generous linear budget (parsing runs at ~0.2 us/byte)
 TIME_BASE = 2.0
 TIME_PER_BYTE = 20e-6
 #: failures of bugs already reported, by signature -> the report; each has a strict-xfail reproducer in
@@ -115,7 +115,7 @@ class Result:
     """What one input did."""
 
     outcome: str
-    elapsed: float
+    elapsed: float  #: CPU seconds
     peak: int | None
     failure: Failure | None
 
@@ -421,24 +421,34 @@ def memory_budget(size: int) -> int:
     return min(MEMORY_BASE + MEMORY_FACTOR * size, MEMORY_CAP)
 
 
+#: the wall-clock backstop of ``alarm`` (an input blocked, not computing), as a multiple of its CPU seconds
+WALL_BACKSTOP = 4.0
+
+
 @contextlib.contextmanager
 def alarm(seconds: float) -> Iterator[None]:
-    """Raise ``HardStop`` in this (main) thread after ``seconds``; a no-op elsewhere."""
+    """Raise ``HardStop`` in this (main) thread after ``seconds`` of this process's CPU time (or, as a backstop,
+    ``WALL_BACKSTOP`` times as many seconds of wall time); a no-op elsewhere.
+
+    CPU time, not wall time: the budgets judge the input's cost, not how busy the machine is."""
 
     def fire(_signum: int, _frame: object) -> None:
         raise HardStop
 
     try:
-        previous = signal.signal(signal.SIGALRM, fire)
+        previous = {sig: signal.signal(sig, fire) for sig in (signal.SIGPROF, signal.SIGALRM)}
     except ValueError:  # not the main thread
         yield
         return
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds * WALL_BACKSTOP)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _where(error: BaseException) -> tuple[str, int, str]:
@@ -472,7 +482,7 @@ def _run_once(target: Target, data: bytes, original: bytes, trace: bool) -> tupl
         tracemalloc.start()
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: the budget is the input's cost, whatever else the machine runs
     try:
         with alarm(HARD_STOP * time_budget(len(data))):
             target.run(data, original)
@@ -483,11 +493,11 @@ def _run_once(target: Target, data: bytes, original: bytes, trace: bool) -> tupl
     except PropertyViolation as error:
         failure = _failure("property", error, str(error))
     except HardStop as error:
-        took = time.perf_counter() - start
-        failure = _failure("time", error, f"stopped after {took:.1f} s (budget {time_budget(len(data)):.1f} s)")
+        took = time.process_time() - start
+        failure = _failure("time", error, f"stopped after {took:.1f} s of CPU (budget {time_budget(len(data)):.1f} s)")
     except Exception as error:  # noqa: BLE001 - anything else is what the fuzzer looks for
         failure = _failure("untyped", error, f"{type(error).__name__}: {str(error)[:200]}")
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     peak = None
     if trace:
         peak = tracemalloc.get_traced_memory()[1] - base
@@ -502,7 +512,7 @@ def execute(target: Target, data: bytes, original: bytes, *, trace: bool = True)
         # tracing slows allocation-heavy code several times over: time it again without
         outcome, elapsed, _, failure = _run_once(target, data, original, False)
     if failure is None and elapsed > time_budget(len(data)):
-        failure = Failure("time", f"time: {elapsed:.2f} s for {len(data)} bytes (budget {time_budget(len(data)):.2f} s)", "",
+        failure = Failure("time", f"time: {elapsed:.2f} s of CPU for {len(data)} bytes (budget {time_budget(len(data)):.2f} s)", "",
                           f"time|{target.name}")
     if failure is None and peak is not None and peak > memory_budget(len(data)):
         text = f"memory: peak {peak} bytes for {len(data)} bytes of input (budget {memory_budget(len(data))})"

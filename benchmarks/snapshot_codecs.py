@@ -47,7 +47,7 @@ from streams.qemu import (  # noqa: E402
     StreamRecord,
     StreamWriter,
 )
-from streams.selfdesc import CODECS, read_records, write_records  # noqa: E402
+from streams.snapshots import CODECS, read_records, write_records  # noqa: E402
 
 PAGE = 4096
 BASE = ROOT / "compat_fixtures" / "streams" / "pc-7.2-virtio-net-legacy.mig"

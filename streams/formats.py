@@ -27,6 +27,7 @@ from vmstate.lookup import DescriptionLookup, LookupFunction
 from .files import open_stream, open_stream_pair
 from .qemu.reader import StreamReader
 from .records import QEMU_MAGIC, StreamRecord
+from .snapshots import SnapshotReader, is_snapshot
 
 __all__ = ["HEAD_SIZE", "OpenedStream", "Reading", "ReadOptions", "StreamFormat", "formats", "open_records",
            "register_format"]
@@ -78,21 +79,13 @@ def _qemu(handle: BinaryIO, options: ReadOptions) -> Reading:
 
 
 def _snapshot(handle: BinaryIO, options: ReadOptions) -> Reading:
-    from .selfdesc import SnapshotReader
-
     # verifies magic, version and checksum before the first record
     reader = SnapshotReader(handle, descriptions=options.descriptions, limits=options.limits)
     return Reading(reader.container.codec, reader, _position(handle))
 
 
-def _is_snapshot(head: bytes) -> bool:
-    from .selfdesc import is_snapshot
-
-    return is_snapshot(head)
-
-
 QEMU = StreamFormat("qemu", lambda head: head[:4] == QEMU_MAGIC.to_bytes(4, "big"), _qemu)
-SNAPSHOT = StreamFormat("snapshot", _is_snapshot, _snapshot)
+SNAPSHOT = StreamFormat("snapshot", is_snapshot, _snapshot)
 _FORMATS: list[StreamFormat] = [QEMU, SNAPSHOT]
 
 

@@ -288,7 +288,7 @@ def convert(ctx: click.Context, source: Path, target: Path, to: str | None) -> N
     """
 
     def action() -> int:
-        from streams.selfdesc import convert as convert_file
+        from streams.convert import convert as convert_file
 
         output = to or _SUFFIX_FORMATS.get(target.suffix.lower())
         if output is None:

@@ -33,8 +33,8 @@ import atheris  # type: ignore[import-not-found]
 
 # everything of the project these modules import is instrumented for coverage
 with atheris.instrument_imports(include=["vmstate", "streams", "devices"]):
-    from streams.selfdesc import CODECS
-    from streams.selfdesc._container import PREAMBLE_SIZE
+    from streams.snapshots import CODECS
+    from streams.snapshots._container import PREAMBLE_SIZE
 
     from .mutate import Seed, all_seeds, reseal
     from .targets import TARGETS, Target, execute

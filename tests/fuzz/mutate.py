@@ -28,7 +28,7 @@ Schema seeds (kind ``schema``) are small parts of a real QEMU 7.2
 A snapshot is verified by SHA-256 before any item is decoded, so its items
 (the ``payload``) are mutated and then re-sealed with a valid tail by the
 project's own ``ContainerWriter``, the index offset moved along with the
-bytes before it (the approach of tests/streams/selfdesc/test_selfdesc_hostile.py's ``seal``).
+bytes before it (the approach of tests/streams/snapshots/test_snapshot_hostile.py's ``seal``).
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ from streams.qemu import (
     encode_record,
 )
 from streams.records import SectionType
-from streams.selfdesc import CODECS, save_snapshot, verify, write_records
-from streams.selfdesc._container import PREAMBLE_SIZE, TAIL_SIZE, ContainerWriter
-from streams.selfdesc._window import ContentWindow
+from streams.snapshots import CODECS, save_snapshot, verify, write_records
+from streams.snapshots._container import PREAMBLE_SIZE, TAIL_SIZE, ContainerWriter
+from streams.snapshots._window import ContentWindow
 from vmstate.description import Record
 from vmstate.errors import VMStateError
 from vmstate.limits import DEFAULT_LIMITS

@@ -36,10 +36,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from devices import DEFAULT_REGISTRY
+from streams.convert import convert
 from streams.files import open_stream
 from streams.qemu import StreamReader, StreamWriter, check_stream, summarize
 from streams.qemu.extract import extract_stream
-from streams.selfdesc import SnapshotReader, UnsafeTargetError, convert, read_index, read_records, write_records
+from streams.snapshots import SnapshotReader, UnsafeTargetError, read_index, read_records, write_records
 from vmstate.compat import SchemaSet, compare_sets, load_schema, schema_from_json
 from vmstate.compat._json_input import parse_json
 from vmstate.diff import diff_files

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devices import DEFAULT_REGISTRY
-from streams.selfdesc import MAGIC, load_snapshot
+from streams.snapshots import MAGIC, load_snapshot
 from tests.support.cli import run_script
 from tests.support.paths import CORPUS
 from tests.support.streams import stream_bytes

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devices import DEFAULT_REGISTRY
+from streams.convert import convert
 from streams.files import open_stream
 from streams.qemu import StreamReader, check_stream, summarize
-from streams.selfdesc import convert
 from tests.fuzz.mutate import Mutator, Seed, all_seeds
 from tests.fuzz.run import make_input
 from tests.fuzz.targets import KNOWN_BUGS, TARGETS, HardStop, alarm, execute, memory_budget, warm_up

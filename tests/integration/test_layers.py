@@ -10,7 +10,8 @@ layer rule:
 * ``devices`` imports the core and the stream model (``streams.records``)
   only: never a reader, a writer or a file;
 * the **application layer** (``vmstate.cli``, ``vmstate.compat``,
-  ``vmstate.diff`` and the command packages beside them) may import anything.
+  ``vmstate.diff`` and the command packages beside them) may import anything;
+* no module imports itself around a circle (``cycles``), not even lazily.
 """
 
 from __future__ import annotations
@@ -112,8 +113,51 @@ def violations(root: Path = ROOT) -> list[str]:
     return sorted(set(wrong))
 
 
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Each of our modules and the modules it imports (lazy imports too)."""
+    graph = {}
+    for path in our_modules(root):
+        module = _module_name(path, root)
+        graph[module] = {_importable(name, root) for _, name in imports_of(path, root)} - {module}
+    return graph
+
+
+def cycles(root: Path = ROOT) -> list[list[str]]:
+    """The modules that import each other around a circle, one sorted list per circle (Tarjan's SCCs)."""
+    graph = import_graph(root)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in sorted(graph[module] & graph.keys()):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            circle = stack[stack.index(module):]
+            del stack[stack.index(module):]
+            if len(circle) > 1:
+                found.append(sorted(circle))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
 def test_every_import_follows_the_layer_rule() -> None:
     assert violations() == []
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    """streams.formats and the snapshots package once did, lazily: formats picks the snapshot reader, convert sits above."""
+    assert cycles() == []
 
 
 @pytest.mark.parametrize(
@@ -154,3 +198,19 @@ def test_the_checker_flags_lazy_and_relative_imports_against_the_rule(tmp_path: 
         "streams/qemu/reader.py:2: streams streams.qemu.reader imports application vmstate.compat",
         "vmstate/engine.py:2: core vmstate.engine imports devices devices.registry",
     ]
+
+
+def test_the_cycle_check_finds_a_lazy_circle_through_a_package(tmp_path: Path) -> None:
+    files = {
+        "streams/__init__.py": "",
+        "streams/formats.py": "def _snapshot():\n    from .snaps import Reader\n",
+        "streams/snaps/__init__.py": "from ._files import load\n",
+        "streams/snaps/_files.py": "from streams.formats import open_records\n",
+        "streams/convert.py": "from .formats import open_records\nfrom .snaps import load\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cycles(tmp_path) == [["streams.formats", "streams.snaps", "streams.snaps._files"]]
+    (tmp_path / "streams/snaps/_files.py").write_text("from streams.files import open_stream\n")
+    assert cycles(tmp_path) == []

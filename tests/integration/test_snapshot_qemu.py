@@ -12,7 +12,7 @@ import pytest
 from compat_fixtures.generate import run_vm
 from devices import DEFAULT_REGISTRY
 from streams.qemu import SectionHeader
-from streams.selfdesc import (
+from streams.snapshots import (
     read_records,
     save_snapshot,
     snapshot_to_stream,

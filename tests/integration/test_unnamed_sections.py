@@ -17,8 +17,8 @@ import pytest
 
 from devices import DEFAULT_REGISTRY
 from devices.virtio.net import VirtIONet
+from streams.convert import convert
 from streams.qemu import DeviceState, StreamReader, check_stream
-from streams.selfdesc import convert
 from tests.support.cli import run_script
 from tests.support.paths import CORPUS
 from tests.support.streams import unnamed_virtio_net

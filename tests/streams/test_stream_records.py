@@ -24,7 +24,7 @@ from streams.qemu import (
     TrailingData,
     encode_record,
 )
-from streams.selfdesc._to_items import record_items
+from streams.snapshots._to_items import record_items
 from tests.support.paths import CORPUS
 from vmstate.errors import EncodeError
 

@@ -9,8 +9,8 @@ from typing import Any
 import cbor2
 import msgpack  # type: ignore[import-untyped]
 
-from streams.selfdesc._container import CODEC_IDS, PREAMBLE_SIZE, TAIL_SIZE
-from streams.selfdesc._jsonl import from_json_pairs
+from streams.snapshots._container import CODEC_IDS, PREAMBLE_SIZE, TAIL_SIZE
+from streams.snapshots._jsonl import from_json_pairs
 
 __all__ = ["raw_items"]
 

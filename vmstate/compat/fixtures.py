@@ -9,7 +9,7 @@ Layout (the repository's ``compat_fixtures/`` is one; point the check at yours):
 
 A fixture format turns a file into its decoding (what the golden holds) and
 says whether today's code writes it back byte for byte.  QEMU streams and
-our snapshots (``streams.selfdesc``) are built in; other formats plug in with
+our snapshots (``streams.snapshots``) are built in; other formats plug in with
 ``register_format`` or the ``vmstate_forge.fixture_formats`` entry point.
 Recorded fixtures never change: the ledger makes a rewritten or deleted
 fixture (or golden) an error of the check.

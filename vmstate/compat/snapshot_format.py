@@ -1,4 +1,4 @@
-"""Snapshot files (``streams.selfdesc``) as fixtures: decode them and write them back.
+"""Snapshot files (``streams.snapshots``) as fixtures: decode them and write them back.
 
 A snapshot that holds a QEMU stream decodes to the same summary a stream
 does, so its golden has the stream golden's shape (and equals the golden of
@@ -18,7 +18,7 @@ from pathlib import Path
 from devices import DEFAULT_REGISTRY
 from streams.formats import open_records
 from streams.qemu import summarize
-from streams.selfdesc import write_records
+from streams.snapshots import write_records
 from vmstate.compare_bytes import first_difference
 
 from .fixture_format import DescriptionLookup, Outcome, Rewrite

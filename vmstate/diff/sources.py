@@ -1,7 +1,7 @@
 """Open either kind of input as a sequence of stream records.
 
 ``migration-diff`` compares QEMU streams (plain, xz or gzip) and our snapshot
-files (msgpack, CBOR or JSON, ``streams.selfdesc``) in any mix: both read as
+files (msgpack, CBOR or JSON, ``streams.snapshots``) in any mix: both read as
 the same ``StreamRecord``s, so the comparison never knows which it got
 (``streams.formats`` picks the reader).
 """

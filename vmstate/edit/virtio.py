@@ -33,7 +33,7 @@ from streams.files import open_stream
 from streams.qemu.reader import StreamReader
 from streams.qemu.writer import StreamWriter
 from streams.records import Configuration, DeviceState, RawBody, SectionHeader, StreamRecord
-from streams.selfdesc import atomic_write
+from streams.snapshots import atomic_write
 
 from ..description import Record
 from ..errors import UnnamedSectionError

@@ -203,7 +203,7 @@ def test_adopting_needs_a_golden(tmp_path: Path) -> None:
 
 
 class _Toy:
-    """A stand-in for snapshot formats (streams/selfdesc): a JSON file that is its own decoding."""
+    """A stand-in for snapshot formats (streams/snapshots): a JSON file that is its own decoding."""
 
     name = "toy"
     suffixes = (".toy.json",)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import streams.selfdesc._ram_chunks as ram_chunks
+import streams.snapshots._ram_chunks as ram_chunks
 from tests.support.paths import ROOT
 from vmstate.compat import fixtures as fixture_module
 from vmstate.compat.fixtures import format_of, golden_path

@@ -263,7 +263,7 @@ def test_an_item_inserted_into_a_list_is_one_change_not_a_cascade() -> None:
 
 @pytest.mark.parametrize("codec", ["msgpack", "cbor", "json"])
 def test_snapshots_in_any_codec_diff_like_the_streams_they_hold(tmp_path: Path, codec: str) -> None:
-    from streams.selfdesc import stream_to_snapshot
+    from streams.snapshots import stream_to_snapshot
 
     examples = CORPUS.parent / "examples"
     before, after = examples / "pc-net-balloon-before.mig.xz", examples / "pc-net-balloon-after.mig.xz"

@@ -18,14 +18,14 @@ from streams.qemu import (
     SectionType,
     StreamWriter,
 )
-from streams.selfdesc import CODECS, read_records, write_records
-from streams.selfdesc._values import (
+from streams.snapshots import CODECS, read_records, write_records
+from streams.snapshots._values import (
     INT_MAX,
     INT_MIN,
     record_from_plain,
     record_to_plain,
 )
-from streams.selfdesc._window import ContentWindow
+from streams.snapshots._window import ContentWindow
 from tests.support.strategies import described_records
 from vmstate import DEFAULT_LIMITS, Description, Record, encode
 

@@ -30,7 +30,7 @@ from streams.qemu import (
     StreamWriter,
     encode_record,
 )
-from streams.selfdesc import (
+from streams.snapshots import (
     CODECS,
     MAGIC,
     is_snapshot,
@@ -38,8 +38,8 @@ from streams.selfdesc import (
     read_records,
     write_records,
 )
-from streams.selfdesc._container import CODEC_IDS, PREAMBLE_SIZE, TAIL_SIZE
-from streams.selfdesc._ram_chunks import RAM_CHUNK_BYTES, RAM_CHUNK_RECORDS
+from streams.snapshots._container import CODEC_IDS, PREAMBLE_SIZE, TAIL_SIZE
+from streams.snapshots._ram_chunks import RAM_CHUNK_BYTES, RAM_CHUNK_RECORDS
 from tests.support.paths import CORPUS
 from tests.support.snapshots import raw_items
 from tests.support.streams import stream_bytes

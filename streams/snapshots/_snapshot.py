@@ -1,4 +1,8 @@
-"""Snapshot files on disk: save atomically, load verified, convert both ways."""
+"""Snapshot files on disk: save atomically, load verified, to and from QEMU stream files.
+
+Each function here knows which reader its input needs; ``streams.convert``
+sits above ``streams.formats`` and takes whatever file it recognises.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from typing import Any
 
 import attrs
 
-from streams.formats import OpenedStream, open_records
+from streams.files import open_stream
+from streams.qemu.reader import StreamReader
 from streams.qemu.writer import StreamWriter
 from streams.records import Configuration, DeviceState, StreamRecord
 from vmstate.engine import encode
@@ -31,10 +36,10 @@ __all__ = [
     "OUTPUT_FORMATS",
     "DeviceKey",
     "Snapshot",
-    "convert",
     "is_snapshot_file",
     "load_snapshot",
     "save_snapshot",
+    "save_stream",
     "snapshot_to_stream",
     "stream_to_snapshot",
 ]
@@ -42,7 +47,7 @@ __all__ = [
 PathLike = str | os.PathLike[str]
 #: a device's section name, or its name and instance id
 DeviceKey = str | tuple[str, int]
-#: what ``convert`` writes: a QEMU stream or a snapshot in one of the codecs
+#: what ``streams.convert.convert`` writes: a QEMU stream or a snapshot in one of the codecs
 OUTPUT_FORMATS = ("qemu", *CODECS)
 
 
@@ -123,11 +128,11 @@ def load_snapshot(
     decoded; each device state is loaded with our description of it today,
     which also loads states saved with older description versions.
     """
-    with open_records(path, descriptions=descriptions, limits=limits, expect="snapshot") as opened:
-        reader: SnapshotReader = opened.reader
+    with open_stream(os.fspath(path)) as handle:
+        reader = SnapshotReader(handle, descriptions=descriptions, limits=limits)
         devices: list[DeviceState] = []
         configuration: Configuration | None = None
-        for record in opened.records:
+        for record in reader:
             match record:
                 case DeviceState():
                     devices.append(record)
@@ -154,8 +159,8 @@ def stream_to_snapshot(
     limits: Limits = DEFAULT_LIMITS,
 ) -> SnapshotIndex:
     """Convert a QEMU stream file (plain, xz or gzip) into a snapshot file, atomically."""
-    with open_records(src_path, descriptions=descriptions, limits=limits, expect="qemu") as opened:
-        return save_snapshot(dst_path, opened.records, codec=codec, limits=limits)
+    with open_stream(os.fspath(src_path)) as handle:
+        return save_snapshot(dst_path, StreamReader(handle, descriptions=descriptions, limits=limits), codec=codec, limits=limits)
 
 
 def snapshot_to_stream(
@@ -170,17 +175,23 @@ def snapshot_to_stream(
     QEMU loads the result with ``-incoming``.  A snapshot of a set of
     devices is not a stream (no machine, no RAM): ``UnsupportedError``.
     """
-    with open_records(src_path, descriptions=descriptions, limits=limits, expect="snapshot") as opened:
-        return _write_stream(opened, dst_path)
+    with open_stream(os.fspath(src_path)) as handle:
+        reader = SnapshotReader(handle, descriptions=descriptions, limits=limits)
+        _require_stream(reader.content, src_path)
+        return save_stream(dst_path, reader)
 
 
-def _write_stream(opened: OpenedStream, dst_path: PathLike) -> int:
-    """Write an opened stream or snapshot's records as a QEMU stream, atomically; return its size."""
-    if opened.kind != "qemu" and opened.reader.content != "stream":
-        raise UnsupportedError(f"{opened.path} holds a set of device states, not a QEMU stream")
-    with atomic_write(dst_path) as sink:
+def _require_stream(content: str, path: PathLike) -> None:
+    """Refuse to write a snapshot of ``content`` other than ``stream`` as a QEMU stream."""
+    if content != "stream":
+        raise UnsupportedError(f"{os.fspath(path)} holds a set of device states, not a QEMU stream")
+
+
+def save_stream(path: PathLike, records: Iterable[StreamRecord]) -> int:
+    """Write stream records as a QEMU stream file, atomically; return its size in bytes."""
+    with atomic_write(path) as sink:
         writer = StreamWriter(sink)
-        writer.write_all(opened.records)
+        writer.write_all(records)
         return writer.offset
 
 
@@ -188,26 +199,3 @@ def is_snapshot_file(path: PathLike) -> bool:
     """True if the file at ``path`` starts like one of our snapshots."""
     with open(path, "rb") as file:
         return is_snapshot(file.read(8))
-
-
-def convert(
-    src_path: PathLike,
-    dst_path: PathLike,
-    to: str,
-    *,
-    descriptions: DescriptionLookup | LookupFunction | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-) -> None:
-    """Convert between a QEMU stream and snapshot codecs, atomically; the input kind is detected.
-
-    ``to`` is ``qemu`` or a codec name (``msgpack``, ``cbor``, ``json``).
-    """
-    if to not in OUTPUT_FORMATS:
-        raise EncodeError(f"unknown output format {to!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
-    # what is not a snapshot is read as a QEMU stream: its reader says what is wrong with it
-    with open_records(src_path, descriptions=descriptions, limits=limits, fallback="qemu") as opened:
-        if to == "qemu":
-            _write_stream(opened, dst_path)
-        else:
-            content = "stream" if opened.kind == "qemu" else opened.reader.content
-            save_snapshot(dst_path, opened.records, codec=to, content=content, limits=limits)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from devices import DEFAULT_REGISTRY
 from devices.machine import CpuCommon, GlobalState, Timer
 from streams.qemu import RamPage, RamZero, StreamReader, StreamRecord, StreamWriter
-from streams.selfdesc import (
+from streams.snapshots import (
     CODECS,
     ChecksumError,
     read_index,
@@ -22,7 +22,7 @@ from streams.selfdesc import (
     save_snapshot,
     write_records,
 )
-from streams.selfdesc._container import PREAMBLE_SIZE, ContainerWriter
+from streams.snapshots._container import PREAMBLE_SIZE, ContainerWriter
 from tests.fuzz.mutate import reseal
 from tests.support.paths import CORPUS
 from tests.support.snapshots import raw_items
@@ -373,9 +373,9 @@ plain_values = st.recursive(
 def test_the_cbor_item_scanner_splits_a_sequence_as_cbor2_reads_it(values: list[Any]) -> None:
     import cbor2
 
-    from streams.selfdesc._cbor_scan import ItemScanner
-    from streams.selfdesc._codec import ObjectCounter
-    from streams.selfdesc._window import ContentWindow
+    from streams.snapshots._cbor_scan import ItemScanner
+    from streams.snapshots._codec import ObjectCounter
+    from streams.snapshots._window import ContentWindow
 
     encoded = [cbor2.dumps(v) for v in values]
     data = b"".join(encoded)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from devices import DEFAULT_REGISTRY
+from streams.convert import convert
 from streams.qemu import (
     RamPage,
     RamPageRun,
@@ -31,7 +32,7 @@ from streams.qemu import (
     StreamRecord,
     StreamWriter,
 )
-from streams.selfdesc import atomic_write, convert, save_snapshot, write_records
+from streams.snapshots import atomic_write, save_snapshot, write_records
 from tests.support import synthetic
 from vmstate import TruncatedError
 

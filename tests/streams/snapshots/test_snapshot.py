@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from devices import DEFAULT_REGISTRY, Registry
 from devices.machine import Timer
 from devices.virtio.net import VirtIONet
+from streams.convert import convert
 from streams.qemu import Configuration, DeviceState, RamPage, StreamReader, StreamRecord
-from streams.selfdesc import (
+from streams.snapshots import (
     CODECS,
-    convert,
     load_snapshot,
     read_index,
     read_records,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from devices import DEFAULT_REGISTRY
 from streams.qemu import RamPage
-from streams.selfdesc import read_records, save_snapshot
+from streams.snapshots import read_records, save_snapshot
 from tests.support.paths import ROOT
 
 PAGES = 2048  # 8 MiB a snapshot: long enough to be killed in the middle of one
@@ -24,7 +24,7 @@ ROUNDS = 8
 CHILD = """
 import sys
 from tests.support.synthetic import ram_records as records
-from streams.selfdesc import save_snapshot
+from streams.snapshots import save_snapshot
 
 target, codec, generation, pages = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 if generation == 0:

@@ -1,0 +1,45 @@
+"""Convert a file to a QEMU stream or a snapshot codec, whatever format ``open_records`` finds it in.
+
+It sits above ``streams.formats`` (which imports the snapshot reader), so that
+neither ``streams.formats`` nor ``streams.snapshots`` needs the other lazily.
+"""
+
+from __future__ import annotations
+
+import os
+
+from vmstate.errors import EncodeError
+from vmstate.limits import DEFAULT_LIMITS, Limits
+from vmstate.lookup import DescriptionLookup, LookupFunction
+
+from .formats import open_records
+from .snapshots import OUTPUT_FORMATS, save_snapshot, save_stream
+from .snapshots._snapshot import _require_stream
+
+__all__ = ["OUTPUT_FORMATS", "convert"]
+
+PathLike = str | os.PathLike[str]
+
+
+def convert(
+    src_path: PathLike,
+    dst_path: PathLike,
+    to: str,
+    *,
+    descriptions: DescriptionLookup | LookupFunction | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> None:
+    """Convert between a QEMU stream and snapshot codecs, atomically; the input kind is detected.
+
+    ``to`` is ``qemu`` or a codec name (``msgpack``, ``cbor``, ``json``).
+    """
+    if to not in OUTPUT_FORMATS:
+        raise EncodeError(f"unknown output format {to!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    # what is not a snapshot is read as a QEMU stream: its reader says what is wrong with it
+    with open_records(src_path, descriptions=descriptions, limits=limits, fallback="qemu") as opened:
+        content = "stream" if opened.kind == "qemu" else opened.reader.content
+        if to == "qemu":
+            _require_stream(content, opened.path)
+            save_stream(dst_path, opened.records)
+        else:
+            save_snapshot(dst_path, opened.records, codec=to, content=content, limits=limits)

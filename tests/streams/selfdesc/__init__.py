@@ -1,1 +1,0 @@
-"""Tests of streams.selfdesc: snapshot codecs, hostile snapshots, faults and crashes while writing."""

@@ -1,0 +1,1 @@
+"""Tests of streams.snapshots: snapshot codecs, hostile snapshots, faults and crashes while writing."""

@@ -41,6 +41,7 @@ __all__ = [
     "Record",
     "ExistsTest",
     "NeededTest",
+    "LITTLE_ENDIAN_SUFFIX",
 ]
 
 ExistsTest = Callable[[Any, int], bool]
@@ -56,6 +57,12 @@ _INT_NAMES = {
     (4, True): "int32",
     (8, True): "int64",
 }
+
+
+#: what the auto-name of a little-endian ``Int`` ends in (``uint32 little-endian``).  Not " le": QEMU's
+#: ``int32 le`` is a big-endian int32 that must be *less or equal* on load (vmstate/kinds.py INT32_LE),
+#: and schema files written before this name carry ``uint32 le`` with ``byte_order`` little.
+LITTLE_ENDIAN_SUFFIX = " little-endian"
 
 
 def _check_positive(name: str, value: int | None) -> None:
@@ -86,7 +93,8 @@ class Int:
             raise DescriptionError(f"integer width must be 1, 2, 4 or 8, got {self.width}")
         if not self.type_name:
             name = _INT_NAMES[(self.width, self.signed)]
-            object.__setattr__(self, "type_name", f"{name} le" if self.little and self.width > 1 else name)
+            little = self.little and self.width > 1
+            object.__setattr__(self, "type_name", f"{name}{LITTLE_ENDIAN_SUFFIX}" if little else name)
 
     @property
     def minimum(self) -> int:

@@ -8,6 +8,7 @@ from devices import DEFAULT_REGISTRY
 from devices.virtio.net import VirtIONet
 from devices.virtio.sections import DEVICE_CLASSES, section_description
 from vmstate.description import Array, Bool, Buffer, Description, Field, Int, Items, Prefixed, Struct, Unused
+from vmstate.kinds import INT32_LE
 from vmstate.schema import description_to_json
 from vmstate.typed import description_of
 
@@ -55,3 +56,10 @@ def test_typed_and_virtio_descriptions_export() -> None:
         layout = description_to_json(section_description(name, "pci"))["fields"][0]["layout"]
         assert [q["fields"][0]["name"] for q in layout["queues"]] == ["vq", "vq"]
         assert len(layout["virtio"]["subsections"]) == 9
+
+
+def test_a_little_endian_int_is_not_named_like_qemus_less_or_equal_int32() -> None:
+    assert Int(width=4, little=True).type_name == "uint32 little-endian"
+    assert Int(width=4, signed=True, little=True).type_name == "int32 little-endian"
+    assert Int(width=1, little=True).type_name == "uint8"
+    assert INT32_LE.type_name == "int32 le" and not INT32_LE.little

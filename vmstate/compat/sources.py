@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from ..description import LITTLE_ENDIAN_SUFFIX
 from ._json_input import check_tree, load_json, text_of
 from .errors import SchemaFormatError
 from .export import SCHEMA_FORMAT
@@ -115,7 +116,11 @@ def _kind_ours(data: dict[str, Any], where: str) -> dict[str, Any]:
     kind = _get(data, "kind", str, where)
     text = (str, type(None))
     if kind == "int":
-        return {"type": _get(data, "type", str, where, ""), "size": _get(data, "width", int, where)}
+        name = _get(data, "type", str, where, "")
+        if data.get("byte_order") == "little" and name.endswith(" le"):
+            # the auto-name of a little-endian int in files written before it became " little-endian"
+            name = name.removesuffix(" le") + LITTLE_ENDIAN_SUFFIX
+        return {"type": name, "size": _get(data, "width", int, where)}
     if kind == "bool":
         return {"type": "bool", "size": 1}
     if kind == "buffer":

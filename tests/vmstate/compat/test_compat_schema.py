@@ -37,6 +37,18 @@ def test_committed_baseline_is_todays_export() -> None:
         )
 
 
+def test_a_schema_with_the_old_little_endian_auto_name_loads_as_today() -> None:
+    """Files written before the auto-name became ``uint64 little-endian`` say ``uint64 le``; QEMU's ``int32 le`` stays."""
+    today = export_schema()
+    text = json.dumps(today)
+    assert text.count('"type": "uint64 little-endian"') >= 8 and text.count('"type": "uint32 little-endian"') >= 6
+    old = schema_from_json(json.loads(text.replace(' little-endian"', ' le"')), "old names")
+    report = compare_sets(old, schema_from_json(today, "today"))
+    assert report.findings == () and report.only_old == report.only_new == ()
+    pci = old.sections["I440FX"].fields[0].struct
+    assert pci is not None and pci.fields[0].type == "int32 le"  # less-or-equal, big-endian: not renamed
+
+
 def test_every_device_version_and_subsection_is_exported() -> None:
     sections = export_schema()["sections"]
     assert list(sections) == sorted(described())

@@ -10,20 +10,8 @@ from typing import BinaryIO
 
 import attrs
 
-from streams.records import (
-    Configuration,
-    DeviceState,
-    HtabChunk,
-    HtabEnd,
-    HtabHeader,
-    RamBlockList,
-    RamEos,
-    RamPage,
-    RamPageRun,
-    RamZero,
-    RawBody,
-    SectionHeader,
-)
+from streams import records
+from streams.records import StreamRecord
 from vmstate.compare_bytes import first_difference
 from vmstate.limits import DEFAULT_LIMITS, Limits
 from vmstate.lookup import TYPED_SOURCE, DescriptionLookup, LookupFunction
@@ -100,9 +88,6 @@ class CheckReport:
         return [s for s in self.sections if s.unnamed is not None]
 
 
-_STRUCTURED = (RamBlockList, RamPage, RamPageRun, RamZero, RamEos, HtabHeader, HtabChunk, HtabEnd)
-
-
 def check_stream(
     source: BinaryIO,
     original: BinaryIO,
@@ -124,32 +109,47 @@ def check_stream(
             report.identical = False
             report.first_difference = report.size + at
         report.size += len(data)
-        if isinstance(record, SectionHeader):
-            if record.idstr is not None:
-                idstrs[record.section_id] = record.idstr
-            current = SectionReport(
-                record.section_id, idstrs.get(record.section_id, "?"), record.kind.name, record.instance_id, record.version
-            )
-            report.sections.append(current)
-        elif isinstance(record, Configuration):
-            report.sections.append(SectionReport(-1, "configuration", "CONFIGURATION", source=TYPED_SOURCE, named_bytes=len(data) - 1))
-        elif current is not None:
-            if isinstance(record, DeviceState):
-                current.source = record.source
-                current.fallback = record.fallback
-                opaque, current.unnamed = naming(record)
-                current.named_bytes += len(data)
-                current.opaque_bytes += opaque
-            elif isinstance(record, RawBody):
-                current.source = "raw"
-                current.unnamed = naming(record)[1]
-                current.raw_bytes += len(data)
-                current.raw_reason = record.reason
-            elif isinstance(record, _STRUCTURED):
-                current.named_bytes += len(data)
-                report.ram_pages += record.count if isinstance(record, RamPageRun) else isinstance(record, RamPage)
-                report.ram_zero_pages += isinstance(record, RamZero)
+        match record:
+            case records.SectionHeader(section_id=section_id, idstr=idstr):
+                if idstr is not None:
+                    idstrs[section_id] = idstr
+                current = SectionReport(
+                    section_id, idstrs.get(section_id, "?"), record.kind.name, record.instance_id, record.version
+                )
+                report.sections.append(current)
+            case records.Configuration():
+                configuration = SectionReport(-1, "configuration", "CONFIGURATION", source=TYPED_SOURCE, named_bytes=len(data) - 1)
+                report.sections.append(configuration)
+            case _ if current is not None:
+                _count(record, len(data), current, report)
     if original.read(1):
         report.identical = False
         report.first_difference = report.first_difference if report.first_difference is not None else report.size
     return report
+
+
+def _count(record: StreamRecord, size: int, current: SectionReport, report: CheckReport) -> None:
+    """Count a record of the section ``current`` (a body, or RAM and HTAB records) towards the reports."""
+    match record:
+        case records.DeviceState():
+            current.source = record.source
+            current.fallback = record.fallback
+            opaque, current.unnamed = naming(record)
+            current.named_bytes += size
+            current.opaque_bytes += opaque
+        case records.RawBody():
+            current.source = "raw"
+            current.unnamed = naming(record)[1]
+            current.raw_bytes += size
+            current.raw_reason = record.reason
+        case records.RamPageRun():
+            current.named_bytes += size
+            report.ram_pages += record.count
+        case records.RamPage():
+            current.named_bytes += size
+            report.ram_pages += 1
+        case records.RamZero():
+            current.named_bytes += size
+            report.ram_zero_pages += 1
+        case records.RamBlockList() | records.RamEos() | records.HtabHeader() | records.HtabChunk() | records.HtabEnd():
+            current.named_bytes += size

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -41,6 +41,11 @@ from .fixtures import (
     read_ledger,
     sha256_of,
 )
+
+if TYPE_CHECKING:
+    from streams.qemu import DeviceState, StreamWriter
+
+    from ..edit.virtio import VirtioEditor
 
 __all__ = ["adopt_fixtures", "record_fixtures", "write_older"]
 
@@ -67,6 +72,18 @@ def _older_part(versions: Mapping[str, int]) -> Any:
     return edit
 
 
+def _write_older_section(writer: StreamWriter, record: DeviceState, version: int, virtio: VirtioEditor) -> None:
+    """Write a section of ours at ``version``: a virtio device through ``virtio``, any other by its state class."""
+    if record.source != TYPED_SOURCE:
+        raise CompatError(f"{record.idstr}: decoded by {record.source}, not by a description of ours")
+    try:
+        edited = virtio(record)
+        older = edited.record if edited is not record else _older(record.record, record.description, version)
+        writer.write(attrs.evolve(record, version=version, record=older))
+    except VMStateError as error:
+        raise CompatError(f"{record.idstr}: today's code cannot write it at v{version}: {error}") from None
+
+
 def write_older(source: Path, out: Path, versions: Mapping[str, int], descriptions: DescriptionLookup | None = None) -> int:
     """Copy the stream ``source`` to ``out`` with the sections named in ``versions`` written at those versions.
 
@@ -86,22 +103,14 @@ def write_older(source: Path, out: Path, versions: Mapping[str, int], descriptio
     with open_stream(source) as reader_file, open(out, "wb") as sink:
         writer = StreamWriter(sink)
         for record in StreamReader(reader_file, descriptions=lookup):
-            name = vmsd_name_of(getattr(record, "idstr", None) or "")
-            if name in versions and isinstance(record, SectionHeader) and record.version is not None:
-                record = attrs.evolve(virtio(record), version=versions[name])
-            elif name in versions and isinstance(record, DeviceState):
-                if record.source != TYPED_SOURCE:
-                    raise CompatError(f"{record.idstr}: decoded by {record.source}, not by a description of ours")
-                version = versions[name]
-                try:
-                    edited = virtio(record)
-                    older = edited.record if edited is not record else _older(record.record, record.description, version)
-                    writer.write(attrs.evolve(record, version=version, record=older))
-                except VMStateError as error:
-                    raise CompatError(f"{record.idstr}: today's code cannot write it at v{version}: {error}") from None
-                count += 1
-                continue
-            writer.write(virtio(record))  # sees every record (the target); rewrites only sections in ``versions``
+            match record:
+                case SectionHeader(idstr=str() as idstr, version=int()) if vmsd_name_of(idstr) in versions:
+                    writer.write(attrs.evolve(virtio(record), version=versions[vmsd_name_of(idstr)]))
+                case DeviceState() if vmsd_name_of(record.idstr) in versions:
+                    _write_older_section(writer, record, versions[vmsd_name_of(record.idstr)], virtio)
+                    count += 1
+                case _:
+                    writer.write(virtio(record))  # sees every record (the target); rewrites only sections in ``versions``
     if not count:
         raise CompatError(f"{source}: no section named {', '.join(versions)}")
     return count

@@ -13,23 +13,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable
 
-from streams.records import (
-    Command,
-    Configuration,
-    DeviceState,
-    FileHeader,
-    HtabChunk,
-    RamBlockList,
-    RamPage,
-    RamPageRun,
-    RamZero,
-    RawBody,
-    SectionFooter,
-    SectionHeader,
-    StreamRecord,
-    TrailingData,
-    VmDescription,
-)
+from streams import records
+from streams.records import StreamRecord
 from vmstate.lookup import RAW_SOURCE
 from vmstate.plain import JSON, PlainPolicy, record_to_plain
 
@@ -60,27 +45,27 @@ class _Block:
         }
 
 
-def summarize(records: Iterable[StreamRecord], plain: PlainPolicy = JSON) -> dict[str, Any]:
+def summarize(stream: Iterable[StreamRecord], plain: PlainPolicy = JSON) -> dict[str, Any]:
     """Summarise a stream's records as a JSON-ready dict (bytes as ``plain`` says: hex by default)."""
     out: dict[str, Any] = {"sections": [], "ram": [], "footers": False, "vmdesc": None}
     blocks: dict[str, _Block] = {}
     idstrs: dict[int, str] = {}
     htab_chunks = 0
-    for record in records:
+    for record in stream:
         match record:
-            case FileHeader():
+            case records.FileHeader():
                 out["file_version"] = record.version
-            case Configuration():
+            case records.Configuration():
                 out["configuration"] = record_to_plain(record.record, plain)
                 out["machine"] = record.machine
-            case SectionHeader():
+            case records.SectionHeader():
                 if record.idstr is not None:
                     idstrs[record.section_id] = record.idstr
                 if record.kind.name == "FULL":
                     out["sections"].append(
                         {"section_id": record.section_id, "idstr": record.idstr, "instance_id": record.instance_id, "version": record.version}
                     )
-            case DeviceState():
+            case records.DeviceState():
                 section = out["sections"][-1]
                 description = record.description
                 section.update({"vmsd_name": description.vmsd_name, "source": record.source, "size": record.size})
@@ -92,34 +77,34 @@ def summarize(records: Iterable[StreamRecord], plain: PlainPolicy = JSON) -> dic
                 if unnamed is not None:
                     section["unnamed"] = unnamed
                 section.update(record_to_plain(record.record, plain))
-            case RawBody():
+            case records.RawBody():
                 if out["sections"] and out["sections"][-1].get("source") is None:
                     out["sections"][-1].update({"source": RAW_SOURCE, "size": len(record.data), "raw": plain.bytes(record.data), "reason": record.reason})
                     unnamed = unnamed_reason(record)
                     if unnamed is not None:
                         out["sections"][-1]["unnamed"] = unnamed
-            case RamBlockList():
+            case records.RamBlockList():
                 for block in record.blocks:
                     blocks.setdefault(block.name, _Block(block.name, block.length))
-            case RamPageRun():
+            case records.RamPageRun():
                 for offset, data in record.pages():
                     blocks[record.block].add_page(offset, data)
-            case RamPage():
+            case records.RamPage():
                 blocks[record.block].add_page(record.offset, record.data)
-            case RamZero():
+            case records.RamZero():
                 entry = blocks[record.block]
                 entry.digest.update(record.offset.to_bytes(8, "big"))
                 entry.zero_pages += 1
                 entry.digest.update(bytes((record.fill,)))
-            case HtabChunk():
+            case records.HtabChunk():
                 htab_chunks += 1
-            case SectionFooter():
+            case records.SectionFooter():
                 out["footers"] = True
-            case VmDescription():
+            case records.VmDescription():
                 out["vmdesc"] = {"size": len(record.raw), "sha256": hashlib.sha256(record.raw).hexdigest()}
-            case Command():
+            case records.Command():
                 out.setdefault("commands", []).append({"command": record.command, "data": plain.bytes(record.data)})
-            case TrailingData():
+            case records.TrailingData():
                 out["trailing_bytes"] = out.get("trailing_bytes", 0) + len(record.data)
     out["ram"] = [b.as_json() for b in blocks.values()]
     out["iterative_sections"] = sorted(set(idstrs.values()) - {s["idstr"] for s in out["sections"]})

@@ -5,28 +5,8 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, Iterable
 
-from streams.records import (
-    Command,
-    Configuration,
-    DeviceState,
-    Eof,
-    FileHeader,
-    HtabChunk,
-    HtabEnd,
-    HtabHeader,
-    RamBlockList,
-    RamEos,
-    RamPage,
-    RamPageRun,
-    RamZero,
-    RawBody,
-    SectionFooter,
-    SectionHeader,
-    SectionType,
-    StreamRecord,
-    TrailingData,
-    VmDescription,
-)
+from streams import records
+from streams.records import StreamRecord
 from vmstate.engine import encode
 from vmstate.errors import EncodeError
 from vmstate.wire import ByteWriter
@@ -43,9 +23,9 @@ _VMDESC = struct.Struct(">BI")
 _COMMAND = struct.Struct(">HH")
 
 
-def _section_header(record: SectionHeader) -> bytes:
+def _section_header(record: records.SectionHeader) -> bytes:
     head = _ID.pack(record.kind, record.section_id)
-    if record.kind in (SectionType.PART, SectionType.END):
+    if record.kind in (records.SectionType.PART, records.SectionType.END):
         return head
     if record.idstr is None or record.instance_id is None or record.version is None:
         raise EncodeError(f"{record.kind.name} header needs idstr, instance_id and version")
@@ -56,28 +36,28 @@ def _section_header(record: SectionHeader) -> bytes:
 def encode_record(record: StreamRecord) -> bytes:
     """The exact bytes of one record."""
     match record:
-        case RamPage() | RamPageRun() | RamZero() | RamEos() | RamBlockList():
+        case records.RamPage() | records.RamPageRun() | records.RamZero() | records.RamEos() | records.RamBlockList():
             return RamCodec.encode(record)
-        case DeviceState():
+        case records.DeviceState():
             return encode(record.description, record.record, path=())
-        case SectionHeader():
+        case records.SectionHeader():
             return _section_header(record)
-        case SectionFooter():
-            return _FOOTER.pack(SectionType.FOOTER, record.section_id)
-        case HtabHeader() | HtabChunk() | HtabEnd():
+        case records.SectionFooter():
+            return _FOOTER.pack(records.SectionType.FOOTER, record.section_id)
+        case records.HtabHeader() | records.HtabChunk() | records.HtabEnd():
             return encode_htab_record(record)
-        case RawBody() | TrailingData():
+        case records.RawBody() | records.TrailingData():
             return record.data
-        case FileHeader():
+        case records.FileHeader():
             return _HEADER.pack(record.magic, record.version)
-        case Configuration():
-            return bytes((SectionType.CONFIGURATION,)) + encode(record.description, record.record)
-        case Eof():
-            return bytes((SectionType.EOF,))
-        case VmDescription():
-            return _VMDESC.pack(SectionType.VMDESCRIPTION, len(record.raw)) + record.raw
-        case Command():
-            return bytes((SectionType.COMMAND,)) + _COMMAND.pack(record.command, len(record.data)) + record.data
+        case records.Configuration():
+            return bytes((records.SectionType.CONFIGURATION,)) + encode(record.description, record.record)
+        case records.Eof():
+            return bytes((records.SectionType.EOF,))
+        case records.VmDescription():
+            return _VMDESC.pack(records.SectionType.VMDESCRIPTION, len(record.raw)) + record.raw
+        case records.Command():
+            return bytes((records.SectionType.COMMAND,)) + _COMMAND.pack(record.command, len(record.data)) + record.data
     raise EncodeError(f"not a stream record: {type(record).__name__}")
 
 

@@ -1,57 +1,7 @@
-"""The old name of ``streams.snapshots`` (and ``streams.convert.convert``): every public name still imports from here."""
+"""The old name of ``streams.snapshots`` (and of ``streams.convert.convert``): every public name still imports from here."""
 
 from streams.convert import convert
-from streams.snapshots import (
-    CODECS,
-    FORMAT_VERSION,
-    MAGIC,
-    OUTPUT_FORMATS,
-    ChecksumError,
-    Container,
-    DeviceKey,
-    IndexEntry,
-    Snapshot,
-    SnapshotIndex,
-    SnapshotReader,
-    UnsafeTargetError,
-    atomic_write,
-    is_snapshot,
-    is_snapshot_file,
-    load_snapshot,
-    read_index,
-    read_records,
-    save_snapshot,
-    save_stream,
-    snapshot_to_stream,
-    stream_to_snapshot,
-    verify,
-    write_records,
-)
+from streams.snapshots import *  # noqa: F403 (its __all__: every public name)
+from streams.snapshots import __all__ as _snapshot_names
 
-__all__ = [
-    "CODECS",
-    "FORMAT_VERSION",
-    "MAGIC",
-    "OUTPUT_FORMATS",
-    "ChecksumError",
-    "Container",
-    "DeviceKey",
-    "IndexEntry",
-    "Snapshot",
-    "SnapshotIndex",
-    "SnapshotReader",
-    "UnsafeTargetError",
-    "atomic_write",
-    "convert",
-    "is_snapshot",
-    "is_snapshot_file",
-    "load_snapshot",
-    "read_index",
-    "read_records",
-    "save_snapshot",
-    "save_stream",
-    "snapshot_to_stream",
-    "stream_to_snapshot",
-    "verify",
-    "write_records",
-]
+__all__ = [*_snapshot_names, "convert"]

@@ -12,24 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from streams.records import (
-    Command,
-    Eof,
-    FileHeader,
-    HtabChunk,
-    HtabEnd,
-    HtabHeader,
-    RamBlock,
-    RamBlockList,
-    RamEos,
-    RawBody,
-    SectionFooter,
-    SectionHeader,
-    SectionType,
-    StreamRecord,
-    TrailingData,
-    VmDescription,
-)
+from streams import records
+from streams.records import StreamRecord
 from vmstate.errors import LimitExceededError, MalformedError
 from vmstate.limits import Limits
 from vmstate.lookup import DescriptionLookup, LookupFunction
@@ -86,13 +70,13 @@ class ItemDecoder:
             self._close(fields)
             return []
         self._built.items += 1
-        records = self._continue_blob(fields) if self._blob is not None else self._records(fields)
+        found = self._continue_blob(fields) if self._blob is not None else self._records(fields)
         # The index lists the description version the item names, which may
         # be older than the description that loads it today.
         named = fields.uint("description_version", 32) if fields.kind == "device" else None
-        for record in records:
+        for record in found:
             self._built.add(record, description_version=named)
-        return records
+        return found
 
     def _open(self, fields: ItemFields) -> None:
         if fields.kind != "snapshot":
@@ -153,33 +137,37 @@ class ItemDecoder:
         if kind == "section":
             return [_section(f)]
         if kind == "footer":
-            return [SectionFooter(f.uint("id", 32))]
+            return [records.SectionFooter(f.uint("id", 32))]
         if kind == "ram_blocks":
             return [_ram_blocks(f, limits)]
         if kind == "ram_eos":
-            return [RamEos(f.uint("value"))]
+            return [records.RamEos(f.uint("value"))]
         if kind == "file_header":
-            return [FileHeader(f.uint("magic", 32), f.uint("version", 32))]
+            return [records.FileHeader(f.uint("magic", 32), f.uint("version", 32))]
         if kind == "configuration":
             return [configuration_from_item(f, limits)]
         if kind == "raw":
             reason = f.text("reason")
-            return self._start_blob(f, limits.max_section_body, "max_section_body", lambda data: RawBody(data, reason))
+            return self._start_blob(
+                f, limits.max_section_body, "max_section_body", lambda data: records.RawBody(data, reason)
+            )
         if kind == "htab_header":
-            return [HtabHeader(f.sint("value", 32))]
+            return [records.HtabHeader(f.sint("value", 32))]
         if kind == "htab_chunk":
             valid = f.uint("valid", 16)
-            return [HtabChunk(f.uint("index", 32), valid, f.uint("invalid", 16), _exact(f, "ptes", valid * _HTAB_PTE))]
+            return [
+                records.HtabChunk(f.uint("index", 32), valid, f.uint("invalid", 16), _exact(f, "ptes", valid * _HTAB_PTE))
+            ]
         if kind == "htab_end":
-            return [HtabEnd()]
+            return [records.HtabEnd()]
         if kind == "command":
-            return [Command(f.uint("command", 16), f.blob("data", 0xFFFF))]
+            return [records.Command(f.uint("command", 16), f.blob("data", 0xFFFF))]
         if kind == "eof":
-            return [Eof()]
+            return [records.Eof()]
         if kind == "vmdesc":
-            return self._start_blob(f, limits.max_vmdesc, "max_vmdesc", VmDescription)
+            return self._start_blob(f, limits.max_vmdesc, "max_vmdesc", records.VmDescription)
         if kind == "trailing":
-            return self._start_blob(f, limits.max_section_body, "max_section_body", TrailingData)
+            return self._start_blob(f, limits.max_section_body, "max_section_body", records.TrailingData)
         raise MalformedError(f"unknown item type {kind!r}")
 
 
@@ -190,29 +178,31 @@ def _exact(f: ItemFields, key: str, size: int) -> bytes:
     return data
 
 
-def _section(f: ItemFields) -> SectionHeader:
+def _section(f: ItemFields) -> records.SectionHeader:
     name = f.text("kind", 16)
-    kinds = {SectionType.START, SectionType.PART, SectionType.END, SectionType.FULL}
+    kinds = {records.SectionType.START, records.SectionType.PART, records.SectionType.END, records.SectionType.FULL}
     kind = next((k for k in kinds if k.name == name), None)
     if kind is None:
         raise f.bad("kind", f"is {name!r}, not START, PART, END or FULL")
     section_id = f.uint("id", 32)
-    if kind in (SectionType.PART, SectionType.END):
-        return SectionHeader(kind, section_id)
-    return SectionHeader(kind, section_id, f.wire_name("idstr"), f.uint("instance", 32), f.uint("version", 32))
+    if kind in (records.SectionType.PART, records.SectionType.END):
+        return records.SectionHeader(kind, section_id)
+    return records.SectionHeader(kind, section_id, f.wire_name("idstr"), f.uint("instance", 32), f.uint("version", 32))
 
 
-def _ram_blocks(f: ItemFields, limits: Limits) -> RamBlockList:
+def _ram_blocks(f: ItemFields, limits: Limits) -> records.RamBlockList:
     blocks = []
     for raw in f.list("blocks", limits.max_array_count):
         if not isinstance(raw, dict):
             raise f.bad("blocks", "holds an entry that is not a map")
         block = ItemFields(raw, "ram block")
-        blocks.append(RamBlock(block.wire_name("name"), block.uint("length"), block.optional_uint("page_size"), block.optional_uint("address")))
+        blocks.append(records.RamBlock(
+            block.wire_name("name"), block.uint("length"), block.optional_uint("page_size"), block.optional_uint("address")
+        ))
     total, flags = f.uint("total"), f.uint("flags", 10)
     if total & flags:
         raise f.bad("flags", f"{flags:#x} overlaps the total {total:#x}")
-    return RamBlockList(total, tuple(blocks), flags)
+    return records.RamBlockList(total, tuple(blocks), flags)
 
 
 def _brief(index: SnapshotIndex) -> str:

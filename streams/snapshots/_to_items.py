@@ -13,27 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from streams.records import (
-    Command,
-    Configuration,
-    DeviceState,
-    Eof,
-    FileHeader,
-    HtabChunk,
-    HtabEnd,
-    HtabHeader,
-    RamBlockList,
-    RamEos,
-    RamPage,
-    RamPageRun,
-    RamZero,
-    RawBody,
-    SectionFooter,
-    SectionHeader,
-    StreamRecord,
-    TrailingData,
-    VmDescription,
-)
+from streams import records
+from streams.records import StreamRecord
 from vmstate import __version__
 from vmstate.errors import EncodeError
 
@@ -53,7 +34,7 @@ def _blob(kind: str, data: bytes, **extra: Any) -> Iterator[dict[str, Any]]:
         yield {"t": "more", "data": bytes(data[start : start + BLOB_CHUNK])}
 
 
-def _section(record: SectionHeader) -> dict[str, Any]:
+def _section(record: records.SectionHeader) -> dict[str, Any]:
     item: dict[str, Any] = {"t": "section", "kind": record.kind.name, "id": record.section_id}
     for key, value in (("idstr", record.idstr), ("instance", record.instance_id), ("version", record.version)):
         if value is not None:
@@ -61,7 +42,7 @@ def _section(record: SectionHeader) -> dict[str, Any]:
     return item
 
 
-def _ram_blocks(record: RamBlockList) -> dict[str, Any]:
+def _ram_blocks(record: records.RamBlockList) -> dict[str, Any]:
     blocks = []
     for block in record.blocks:
         entry: dict[str, Any] = {"name": block.name, "length": block.length}
@@ -76,44 +57,44 @@ def _ram_blocks(record: RamBlockList) -> dict[str, Any]:
 def record_items(record: StreamRecord) -> Iterator[dict[str, Any]]:
     """The item(s) of one record other than a page record."""
     match record:
-        case DeviceState():
+        case records.DeviceState():
             yield device_item(record)
-        case SectionHeader():
+        case records.SectionHeader():
             yield _section(record)
-        case SectionFooter(section_id=section_id):
+        case records.SectionFooter(section_id=section_id):
             yield {"t": "footer", "id": section_id}
-        case RamBlockList():
+        case records.RamBlockList():
             yield _ram_blocks(record)
-        case RamEos(value=value):
+        case records.RamEos(value=value):
             yield {"t": "ram_eos", "value": value}
-        case FileHeader(magic=magic, version=version):
+        case records.FileHeader(magic=magic, version=version):
             yield {"t": "file_header", "magic": magic, "version": version}
-        case Configuration():
+        case records.Configuration():
             yield configuration_item(record)
-        case RawBody(data=data, reason=reason):
+        case records.RawBody(data=data, reason=reason):
             yield from _blob("raw", data, reason=reason)
-        case HtabHeader(value=value):
+        case records.HtabHeader(value=value):
             yield {"t": "htab_header", "value": value}
-        case HtabChunk():
+        case records.HtabChunk():
             yield {"t": "htab_chunk", "index": record.index, "valid": record.n_valid, "invalid": record.n_invalid, "ptes": bytes(record.ptes)}
-        case HtabEnd():
+        case records.HtabEnd():
             yield {"t": "htab_end"}
-        case Command(command=command, data=data):
+        case records.Command(command=command, data=data):
             yield {"t": "command", "command": command, "data": bytes(data)}
-        case Eof():
+        case records.Eof():
             yield {"t": "eof"}
-        case VmDescription(raw=raw):
+        case records.VmDescription(raw=raw):
             yield from _blob("vmdesc", raw)
-        case TrailingData(data=data):
+        case records.TrailingData(data=data):
             yield from _blob("trailing", data)
         case _:
             raise EncodeError(f"not a stream record: {type(record).__name__}")
 
 
-def _single_pages(records: Iterable[StreamRecord]) -> Iterator[StreamRecord]:
+def _single_pages(stream: Iterable[StreamRecord]) -> Iterator[StreamRecord]:
     """Records with batched RAM pages (``RamPageRun``) expanded to one ``RamPage`` each."""
-    for record in records:
-        if isinstance(record, RamPageRun):
+    for record in stream:
+        if isinstance(record, records.RamPageRun):
             yield from record.expand()
         else:
             yield record
@@ -127,14 +108,14 @@ class Itemizer:
         self._producer = producer
         self.index: SnapshotIndex | None = None
 
-    def items(self, records: Iterable[StreamRecord]) -> Iterator[dict[str, Any]]:
+    def items(self, stream: Iterable[StreamRecord]) -> Iterator[dict[str, Any]]:
         """Yield every item, the opening ``snapshot`` item first and the ``index`` last."""
         builder = self._index
         yield self._count({"t": "snapshot", "content": builder.content, "producer": self._producer})
         chunker = RamChunker()
-        for record in _single_pages(records):
+        for record in _single_pages(stream):
             builder.add(record)
-            if isinstance(record, (RamPage, RamZero)):
+            if isinstance(record, (records.RamPage, records.RamZero)):
                 done = chunker.add(record)
                 if done is not None:
                     yield self._count(done)

@@ -14,24 +14,8 @@ from typing import Any, Callable, Iterable
 import attrs
 import xxhash
 
-from streams.records import (
-    Command,
-    Configuration,
-    DeviceState,
-    FileHeader,
-    HtabChunk,
-    HtabHeader,
-    RamBlockList,
-    RamPage,
-    RamPageRun,
-    RamZero,
-    RawBody,
-    SectionFooter,
-    SectionHeader,
-    SectionType,
-    StreamRecord,
-    TrailingData,
-)
+from streams import records
+from streams.records import StreamRecord
 from vmstate.errors import DecodeError
 from vmstate.lookup import RAW_SOURCE
 from vmstate.plain import DIFF, to_plain
@@ -105,7 +89,7 @@ class StreamImage:
 def collect(
     path: str,
     format: str,
-    records: Iterable[StreamRecord],
+    stream: Iterable[StreamRecord],
     *,
     page_size: Callable[[], int] | None = None,
     wanted: Callable[[str], bool] = lambda _idstr: True,
@@ -121,30 +105,30 @@ def collect(
     current: SectionImage | None = None
     pages_seen = False
     try:
-        for record in records:
+        for record in stream:
             match record:
-                case SectionHeader():
+                case records.SectionHeader():
                     current = _section(image, by_id, record)
-                case RamPageRun():
+                case records.RamPageRun():
                     _page_run(image, record)
-                case RamPage() | RamZero():
+                case records.RamPage() | records.RamZero():
                     if not pages_seen and page_size is not None:
                         image.page_size = page_size()
                     pages_seen = True
                     _page(image, record)
-                case DeviceState():
+                case records.DeviceState():
                     if current is not None and wanted(current.idstr):
                         current.source, current.vmsd_name = record.source, record.description.name
                         current.tree = value_tree(record.record)
-                case RawBody():
+                case records.RawBody():
                     if current is not None and current.source == "iterative":
                         _fold(current, record.data)
                     elif current is not None and wanted(current.idstr):
                         current.source, current.raw = RAW_SOURCE, image.spill.keep(record.data)
-                case HtabHeader() | HtabChunk():
+                case records.HtabHeader() | records.HtabChunk():
                     if current is not None:
                         _fold(current, repr(record).encode())
-                case RamBlockList():
+                case records.RamBlockList():
                     for block in record.blocks:
                         if block.name not in image.ram:
                             image.ram[block.name] = RamBlockImage(block.name, block.length)
@@ -163,13 +147,13 @@ def collect(
     return image
 
 
-def _section(image: StreamImage, by_id: dict[int, SectionImage], header: SectionHeader) -> SectionImage | None:
-    if header.kind in (SectionType.PART, SectionType.END):
+def _section(image: StreamImage, by_id: dict[int, SectionImage], header: records.SectionHeader) -> SectionImage | None:
+    if header.kind in (records.SectionType.PART, records.SectionType.END):
         return by_id.get(header.section_id)
     assert header.idstr is not None and header.instance_id is not None
     key = (header.idstr, header.instance_id)
     section = SectionImage(header.idstr, header.instance_id, header.version)
-    if header.kind == SectionType.START:
+    if header.kind == records.SectionType.START:
         section.source, section.digest = "iterative", xxhash.xxh3_128()
     image.sections[key] = section
     by_id[header.section_id] = section
@@ -190,19 +174,19 @@ def _block(image: StreamImage, name: str) -> RamBlockImage:
     return block
 
 
-def _page(image: StreamImage, record: RamPage | RamZero) -> None:
+def _page(image: StreamImage, record: records.RamPage | records.RamZero) -> None:
     block = _block(image, record.block)
-    if isinstance(record, RamPage):
+    if isinstance(record, records.RamPage):
         image.page_size = len(record.data) or image.page_size
     index = record.offset // image.page_size
-    if isinstance(record, RamPage):
+    if isinstance(record, records.RamPage):
         block.table.set(index, page_digest(record.data))
     else:
         block.table.set(index, fill_digest(record.fill, image.page_size))
     block.pages += 1
 
 
-def _page_run(image: StreamImage, run: RamPageRun) -> None:
+def _page_run(image: StreamImage, run: records.RamPageRun) -> None:
     image.page_size = run.page_size
     block = _block(image, run.block)
     block.table.set(run.offset // run.page_size, run_digests(run.raw, run.count, run.page_size))
@@ -211,13 +195,13 @@ def _page_run(image: StreamImage, run: RamPageRun) -> None:
 
 def _framing(image: StreamImage, record: StreamRecord) -> None:
     match record:
-        case FileHeader(version=version):
+        case records.FileHeader(version=version):
             image.file_version = version
-        case Configuration():
+        case records.Configuration():
             image.configuration = value_tree(record.record)
-        case SectionFooter():
+        case records.SectionFooter():
             image.footers = True
-        case Command(command=command, data=data):
+        case records.Command(command=command, data=data):
             image.commands.append((command, data))
-        case TrailingData(data=data):
+        case records.TrailingData(data=data):
             image.trailing += data

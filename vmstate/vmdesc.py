@@ -35,7 +35,8 @@ _INT_TYPES: dict[str, tuple[int, bool]] = {
     "int16": (2, True),
     "int32": (4, True),
     "int64": (8, True),
-    "int32 le": (4, True),  # less-or-equal on load, big-endian (vmstate/kinds.py INT32_LE)
+    # less-or-equal on load, and big-endian like the rest (vmstate/kinds.py INT32_LE)
+    "int32 le": (4, True),
     "int32 equal": (4, True),
     "uint32 equal": (4, False),
     "uint16 equal": (2, False),

@@ -177,6 +177,12 @@ def test_layers_are_named_as_the_docs_say(module: str, layer: str) -> None:
     assert layer_of(module) == layer
 
 
+def _write_tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
 def test_the_checker_flags_lazy_and_relative_imports_against_the_rule(tmp_path: Path) -> None:
     """A rule that could not fail would prove nothing: a small tree with one wrong arrow of each kind."""
     files = {
@@ -190,9 +196,7 @@ def test_the_checker_flags_lazy_and_relative_imports_against_the_rule(tmp_path: 
         "devices/__init__.py": "",
         "devices/registry.py": "from streams.records import x\nfrom streams.qemu import reader\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    _write_tree(tmp_path, files)
     assert violations(tmp_path) == [
         "devices/registry.py:2: devices devices.registry imports streams streams.qemu.reader",
         "streams/qemu/reader.py:2: streams streams.qemu.reader imports application vmstate.compat",
@@ -208,9 +212,7 @@ def test_the_cycle_check_finds_a_lazy_circle_through_a_package(tmp_path: Path) -
         "streams/snaps/_files.py": "from streams.formats import open_records\n",
         "streams/convert.py": "from .formats import open_records\nfrom .snaps import load\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    _write_tree(tmp_path, files)
     assert cycles(tmp_path) == [["streams.formats", "streams.snaps", "streams.snaps._files"]]
     (tmp_path / "streams/snaps/_files.py").write_text("from streams.files import open_stream\n")
     assert cycles(tmp_path) == []

@@ -37,7 +37,9 @@ from vmstate.diff import diff_files
 CORPUS = FUZZ / "corpus"
 CRASHES = FUZZ / "crashes"
 FIXTURES = FUZZ.parent.parent / "compat_fixtures" / "streams"
-#: hypothesis examples per target: about 25 s for all of them on a busy 2-core machine
+#: the default run's share of them (the full counts are the ``slow`` set's)
+QUICK_FRACTION = 5
+#: hypothesis examples per target (the ``slow`` set); the default run takes a fifth
 EXAMPLES = {"qemu": 40, "qemu-batch": 30, "qemu-work": 30, "roundtrip": 15, "snapshot-msgpack": 40, "snapshot-cbor": 40,
             "snapshot-json": 40, "diff": 30, "files": 40, "compat-diff": 30, "extract": 15, "convert-target": 15}
 
@@ -70,15 +72,25 @@ def _fuzz_one(name: str, rng: object) -> None:
         pytest.fail(f"{failure.summary}\nseed {seed.name}, ops {mutant.ops}, {len(data)} bytes\n{failure.detail}")
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_short_fuzz_pass(name: str) -> None:
-    @settings(max_examples=EXAMPLES[name], deadline=None, database=None,
+def _fuzz_pass(name: str, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(st.randoms(use_true_random=False))
     def fuzz(rng: object) -> None:
         _fuzz_one(name, rng)
 
     fuzz()
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_short_fuzz_pass(name: str) -> None:
+    _fuzz_pass(name, max(3, EXAMPLES[name] // QUICK_FRACTION))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_fuzz_pass(name: str) -> None:
+    _fuzz_pass(name, EXAMPLES[name])
 
 
 # ------------------------------------------------------------------ the committed corpus

@@ -121,9 +121,8 @@ def _sampled_cuts(start: int, end: int, edge: int = 48, stride: int = 23) -> lis
     return [cut for cut in cuts if cut - start <= edge or end - cut < edge or (cut - start) % stride == 0]
 
 
-@settings(max_examples=2500, deadline=None)
-@given(st.sampled_from(SMALL), st.data())
-def test_random_mutations_give_only_typed_errors(name: str, draw: st.DataObject) -> None:
+def _mutate_and_parse(name: str, draw: st.DataObject) -> None:
+    """1-4 flips, sets, deletions or insertions anywhere in a reduced real stream; only our typed errors."""
     data = bytearray(reduced(name)[0])
     for _ in range(draw.draw(st.integers(1, 4))):
         at = draw.draw(st.integers(0, len(data) - 1))
@@ -141,6 +140,19 @@ def test_random_mutations_give_only_typed_errors(name: str, draw: st.DataObject)
     except VMStateError as error:
         if isinstance(error, DecodeError):
             assert error.offset is not None or error.section == "vmdesc", error
+
+
+@settings(max_examples=250, deadline=None)
+@given(st.sampled_from(SMALL), st.data())
+def test_random_mutations_give_only_typed_errors(name: str, draw: st.DataObject) -> None:
+    _mutate_and_parse(name, draw)
+
+
+@pytest.mark.slow
+@settings(max_examples=2500, deadline=None)
+@given(st.sampled_from(SMALL), st.data())
+def test_many_random_mutations_give_only_typed_errors(name: str, draw: st.DataObject) -> None:
+    _mutate_and_parse(name, draw)
 
 
 def test_not_a_stream() -> None:

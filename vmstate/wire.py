@@ -139,8 +139,23 @@ class ByteReader:
         return self._file.read(n)
 
     def skip(self, n: int) -> None:
-        """Consume ``n`` bytes without keeping them."""
-        self.read(n)
+        """Consume ``n`` bytes without keeping them (or copying them: past the buffer, a seekable file seeks)."""
+        end = self._pos + n
+        if end <= len(self._buf):
+            self._pos = end
+            return
+        if self._file is None or self._pins or not self._file.seekable():
+            self.read(n)
+            return
+        start = self.offset
+        position = self._file.tell()  # the file position of the buffer's end
+        beyond = n - self._available()
+        left = self._file.seek(0, os.SEEK_END) - position
+        if left < beyond:
+            self._file.seek(position)
+            raise TruncatedError(f"expected {n} bytes, got {self._available() + left}", offset=start)
+        self._file.seek(position + beyond)
+        self._buf, self._base, self._pos = b"", start + n, 0
 
     def at_eof(self) -> bool:
         """True when no byte is left."""

@@ -191,14 +191,15 @@ class RamPageRun:
     The reader yields these only when asked (``batch_pages``), so consumers
     that hash or count pages skip a Python object per page.  ``raw`` is the
     exact wire bytes: ``count`` records of a be64 (offset | PAGE | CONTINUE)
-    followed by the page.
+    followed by the page; a read-only view of the input when the reader
+    maps its file (``streams.qemu.ram``), bytes otherwise.
     """
 
     block: str
     offset: int
     count: int
     page_size: int
-    raw: bytes = attrs.field(repr=False)
+    raw: bytes | memoryview = attrs.field(repr=False)
 
     def pages(self) -> Iterator[tuple[int, memoryview]]:
         """(offset, contents) of each page, without copying."""

@@ -3,11 +3,19 @@
 Each record starts with a be64 whose bits below the target page size are
 flags and whose upper bits are an offset in a RAM block (or the total size for
 MEM_SIZE).  Without CONTINUE a block name follows.  Pages are yielded one by
-one and never accumulated.
+one (or a run at a time) and never accumulated.
+
+Page runs are not copied out of a read buffer when the stream is a regular
+file: the reader maps it (``mapped``), each ``RamPageRun.raw`` is a
+memoryview of the mapping and the byte reader seeks over the run without
+reading it.  (A file truncated by another process while it is mapped ends
+the process with SIGBUS, as with any mmap reader.)  Other inputs are read
+through the byte reader, one copy per run.
 """
 
 from __future__ import annotations
 
+import mmap
 import struct
 from typing import Iterator
 
@@ -16,7 +24,7 @@ from vmstate.errors import LimitExceededError, MalformedError, UnsupportedError
 from vmstate.limits import Limits
 from vmstate.wire import ByteReader
 
-__all__ = ["RamCodec"]
+__all__ = ["RamCodec", "MappedInput"]
 
 _U64 = 8
 # Plain ints: IntFlag arithmetic costs microseconds per page on a hot path.
@@ -25,6 +33,10 @@ _EOS = int(RamFlag.EOS)
 _MEM_SIZE = int(RamFlag.MEM_SIZE)
 _ZERO = int(RamFlag.ZERO)
 _PAGE = int(RamFlag.PAGE)
+_HEADER = struct.Struct(">Q")
+#: records checked before a run's full lookahead: short runs (pages among zero pages) stay cheap
+_PROBE = 16
+_RECORDS: dict[int, struct.Struct] = {}
 #: pages gathered into one ``RamPageRun`` at most
 MAX_RUN = 256
 #: bytes looked ahead for a run: MAX_RUN 4 KiB pages, fewer larger ones (a 1 MiB page size must not read 256 MiB)
@@ -37,18 +49,50 @@ _UNSUPPORTED = {
 }
 
 
+#: bytes of the mapping read past before they leave the process's resident set
+_DROP_EVERY = 8 << 20
+
+
+class MappedInput:
+    """A regular file mapped read-only, from the stream's first byte; what the reader passed leaves the RSS."""
+
+    def __init__(self, mapping: mmap.mmap, origin: int) -> None:
+        mapping.madvise(mmap.MADV_SEQUENTIAL)
+        self._mapping, self._origin = mapping, origin
+        self.view = memoryview(mapping)[origin:]
+        self._dropped = 0
+
+    def passed(self, offset: int) -> None:
+        """The stream before ``offset`` was consumed: drop its pages from this process (the page cache keeps them).
+
+        A view of them stays valid: the kernel maps a file's page again when it is touched (and keeps it).
+        """
+        end = (self._origin + offset) & ~(mmap.PAGESIZE - 1)
+        if end - self._dropped >= _DROP_EVERY:
+            self._mapping.madvise(mmap.MADV_DONTNEED, self._dropped, end - self._dropped)
+            self._dropped = end
+
+
 class RamCodec:
     """Decode and encode RAM records; remembers the block list across sections."""
 
     def __init__(
-        self, page_size: int, *, limits: Limits, ignore_shared: bool = False, batch_pages: bool = False
+        self,
+        page_size: int,
+        *,
+        limits: Limits,
+        ignore_shared: bool = False,
+        batch_pages: bool = False,
+        mapped: MappedInput | None = None,
     ) -> None:
+        """``mapped``: the input file, mapped (page runs are sliced from it, not read)."""
         if page_size < 1024 or page_size & (page_size - 1) or page_size > limits.max_page_size:
             raise LimitExceededError(f"page size {page_size} is not a power of two in 1 KiB..limits.max_page_size")
         self.page_size = page_size
         self.limits = limits
         self.ignore_shared = ignore_shared
         self.batch_pages = batch_pages
+        self.mapped = mapped
         self.blocks: dict[str, RamBlock] = {}
         self._last_block: str | None = None
 
@@ -88,26 +132,45 @@ class RamCodec:
     def _runs(self, reader: ByteReader, block: str, address: int) -> Iterator[RamPageRun]:
         """Gather the CONTINUE pages that follow at consecutive offsets into runs."""
         page_size, stride = self.page_size, 8 + self.page_size
-        records = struct.Struct(f">Q{page_size}x")  # one header, then the page skipped
         length = self.blocks[block].length
-        flags = _PAGE | _CONTINUE
-        first = struct.Struct(">Q")
-        while True:
-            head = reader.peek(8)  # look at one header before reading a run's worth ahead
-            if len(head) < 8 or first.unpack(head)[0] != address | flags or address >= length:
-                return
-            ahead = reader.peek(max(1, _RUN_BYTES // stride) * stride)
-            fits = min(len(ahead) // stride, max(0, (length - address) // page_size))
-            headers = [h for (h,) in records.iter_unpack(memoryview(ahead)[: fits * stride])]
-            expected = range(address | flags, (address + fits * page_size) | flags, page_size)
-            count = fits
-            if headers != list(expected):  # the run ends early: find where
-                count = next(i for i, (h, e) in enumerate(zip(headers, expected)) if h != e)
+        most = max(1, _RUN_BYTES // stride)
+        while address < length:
+            count = 0
+            for records in (min(_PROBE, most), most):  # a few records first: short runs (pages among zero pages) stay cheap
+                ahead = self._window(reader, address, records * stride)
+                fits = min(len(ahead) // stride, (length - address) // page_size)
+                count = self._matching(ahead, address, fits)
+                if count < records:
+                    break
             if not count:
                 return
             reader.skip(count * stride)
             yield RamPageRun(block, address, count, page_size, ahead[: count * stride])
             address += count * page_size
+
+    def _window(self, reader: ByteReader, address: int, size: int) -> memoryview:
+        """Up to ``size`` upcoming bytes: a slice of the mapping, or (when a page record follows) a peek."""
+        start = reader.offset
+        if self.mapped is not None and start + 8 + self.page_size <= len(self.mapped.view):
+            self.mapped.passed(start)  # what came before was consumed: the caller asked for what follows
+            return self.mapped.view[start : start + size]
+        head = reader.peek(8)  # look at one header before reading a run's worth ahead
+        if len(head) < 8 or _HEADER.unpack(head)[0] != address | _PAGE | _CONTINUE:
+            return memoryview(b"")
+        return memoryview(reader.peek(size))
+
+    def _matching(self, ahead: memoryview, address: int, fits: int) -> int:
+        """How many of the first ``fits`` records in ``ahead`` are CONTINUE pages at consecutive offsets from ``address``."""
+        page_size = self.page_size
+        records = _RECORDS.get(page_size)
+        if records is None:
+            records = _RECORDS[page_size] = struct.Struct(f">Q{page_size}x")  # one header, then the page skipped
+        flags = _PAGE | _CONTINUE
+        found = [h for (h,) in records.iter_unpack(ahead[: fits * (8 + page_size)])]
+        expected = list(range(address | flags, (address + fits * page_size) | flags, page_size))
+        if found == expected:
+            return fits
+        return next(i for i, (h, e) in enumerate(zip(found, expected)) if h != e)
 
     def _name(self, reader: ByteReader) -> str:
         length = reader.u8()
@@ -151,8 +214,8 @@ class RamCodec:
     @staticmethod
     def encode(record: RamBlockList | RamPage | RamPageRun | RamZero | RamEos) -> bytes:
         """Encode one RAM record exactly as it was read."""
-        if isinstance(record, RamPageRun):
-            return record.raw
+        if isinstance(record, RamPageRun):  # a view of a mapped file is copied: callers keep bytes
+            return record.raw if isinstance(record.raw, bytes) else record.raw.tobytes()
         if isinstance(record, RamEos):
             return record.value.to_bytes(_U64, "big")
         if isinstance(record, RamBlockList):

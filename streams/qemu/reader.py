@@ -17,6 +17,10 @@ non-seekable input is spooled to a temporary file first.
 
 from __future__ import annotations
 
+import io
+import mmap
+import os
+import stat
 from typing import BinaryIO, Iterator
 
 import attrs
@@ -56,7 +60,7 @@ from vmstate.wire import ByteReader
 
 from .configuration import CONFIGURATION, capabilities_of, page_size_of
 from .htab import decode_htab_body
-from .ram import RamCodec
+from .ram import MappedInput, RamCodec
 from .scan import ScanContext, find_body_end, is_boundary
 from .trailer import Trailer, locate_trailer
 
@@ -135,6 +139,7 @@ class StreamReader:
         return index
 
     def __iter__(self) -> Iterator[StreamRecord]:
+        self._origin = self._file.tell()  # offset 0 of the stream in the file
         self._reader = ByteReader(self._file)
         return self._records(self._reader)
 
@@ -184,7 +189,11 @@ class StreamReader:
                 if idstr == "ram":
                     if ram is None:
                         ram = RamCodec(
-                            self.page_size, limits=self._limits, ignore_shared=ignore_shared, batch_pages=self._batch_pages
+                            self.page_size,
+                            limits=self._limits,
+                            ignore_shared=ignore_shared,
+                            batch_pages=self._batch_pages,
+                            mapped=self._mapped() if self._batch_pages else None,
                         )
                     yield from ram.decode_body(r)
                 elif idstr == "spapr/htab":
@@ -199,6 +208,19 @@ class StreamReader:
                 raise
             if footer is not None:
                 yield footer
+
+    def _mapped(self) -> MappedInput | None:
+        """The input file mapped read-only, from the stream's first byte, when it is a plain regular file."""
+        if not isinstance(self._file, (io.BufferedReader, io.FileIO)):
+            return None  # a decompressed spool, a pipe's copy, a caller's own object: read through the byte reader
+        try:
+            descriptor = self._file.fileno()
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode) or os.fstat(descriptor).st_size <= self._origin:
+                return None
+            mapping = mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None  # a file system without mmap: the byte reader still works
+        return MappedInput(mapping, self._origin)
 
     def _file_header(self, r: ByteReader) -> FileHeader:
         if not r.peek(1):

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from streams.qemu import RamBlock, RamPage, RamPageRun, StreamReader, StreamWriter
+from streams.qemu import RamBlock, RamEos, RamPage, RamPageRun, RamZero, StreamReader, StreamWriter
 from streams.qemu.ram import MAX_RUN, RamCodec
 from tests.support.paths import CORPUS
 from tests.support.streams import stream_bytes
@@ -82,3 +82,49 @@ def test_pages_that_do_not_follow_on_never_read_a_run_ahead(monkeypatch: pytest.
     records = list(_codec(128 * PAGE).decode_body(ByteReader(wire)))
     assert [type(r).__name__ for r in records] == ["RamPage"] * 50 + ["RamEos"]
     assert max(sizes) == 8
+
+
+@pytest.mark.parametrize("name", ["pc-7.2-virtio-net-legacy.mig", "pseries-7.2-virtio-all-legacy.mig", "virt-7.2-virtio-mmio-all.mig"])
+def test_a_mapped_file_gives_the_records_of_its_bytes(name: str) -> None:
+    """A regular file is mapped: its runs are views of the mapping, equal to the runs read through the byte reader."""
+    path = CORPUS / name
+    with open(path, "rb") as source:
+        mapped = list(StreamReader(source, batch_pages=True))
+    assert mapped == _records(path.read_bytes(), batch=True)
+    runs = [r for r in mapped if isinstance(r, RamPageRun)]
+    assert runs and all(isinstance(r.raw, memoryview) and r.raw.readonly for r in runs)
+    out = io.BytesIO()
+    StreamWriter(out).write_all(mapped)
+    assert out.getvalue() == path.read_bytes()
+
+
+def _rss_file_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
+
+
+def test_mapped_pages_leave_the_resident_set_once_read(tmp_path) -> None:
+    """64 MiB of page runs read from a file: the mapping's resident part stays a few MiB, not the file."""
+    path = tmp_path / "runs.mig"
+    block = None
+    with open(path, "wb") as sink:
+        writer = StreamWriter(sink)
+        for record in StreamReader(open(CORPUS / "pc-7.2-virtio-net-legacy.mig", "rb")):
+            if isinstance(record, (RamPage, RamZero)) and block is None:
+                block = record.block  # pc.ram, 16 MiB
+            if isinstance(record, RamEos) and block:
+                for _ in range(4):  # four passes over the first 16 MiB, each page sent again, as live migration does
+                    writer.write(RamPage(block, 0, 0x08, bytes(PAGE)))
+                    for i in range(1, 4096):
+                        writer.write(RamPage(block, i * PAGE, 0x28, i.to_bytes(4, "big") * (PAGE // 4)))
+                block = ""
+            writer.write(record)
+    assert block == "" and path.stat().st_size > 64 << 20
+    before = _rss_file_kib()
+    peak = 0
+    with open(path, "rb") as source:
+        for record in StreamReader(source, batch_pages=True):
+            if isinstance(record, RamPageRun):
+                bytes(record.raw)  # touch every page, as a consumer hashing them would
+                peak = max(peak, _rss_file_kib() - before)
+    assert 0 < peak < 24 << 10, f"{peak} KiB of the mapping resident"

@@ -73,8 +73,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("stream", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the decoding as JSON.")
 @click.option("--descriptions", "dump_file", type=click.Path(path_type=Path), metavar="DUMP.json", help=_DESCRIPTIONS_HELP)
+@click.option("--digest", type=click.Choice(["xxh3-128", "sha256"]), default="xxh3-128", show_default=True,
+              help="The digest of each RAM block's bytes (sha256: what sha256sum of its extracted file prints).")
 @click.pass_context
-def dump(ctx: click.Context, stream: Path, as_json: bool, dump_file: Path | None) -> None:
+def dump(ctx: click.Context, stream: Path, as_json: bool, dump_file: Path | None, digest: str) -> None:
     """Print a stream's sections field by field (RAM summarised per block)."""
 
     def action() -> int:
@@ -83,7 +85,7 @@ def dump(ctx: click.Context, stream: Path, as_json: bool, dump_file: Path | None
         from .spill import Spill
 
         with Spill() as spill:
-            model = read_dump(stream, _lookup(dump_file), spill)
+            model = read_dump(stream, _lookup(dump_file), spill, digest)
             if as_json:
                 out = sys.stdout
                 for piece in render_json(model):

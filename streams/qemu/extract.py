@@ -130,7 +130,7 @@ def extract_stream(
         reader = StreamReader(source, descriptions=descriptions, batch_pages=True)
         blocks = _BlockFiles(work / "ram", lambda: reader.page_size)
         try:
-            summary = summarize(_tee(reader, blocks))
+            summary = summarize(_tee(reader, blocks), record_digests=False)
         except DecodeError as error:  # a block we refuse: say where the block list ended
             error.add_context(offset=reader.offset, section="ram")
             raise

@@ -34,10 +34,10 @@ def _summary(summary: dict[str, Any], kinds: DisplayTable) -> Iterator[str]:
     yield f"footers: {'yes' if summary['footers'] else 'no'}, vmdesc: {'yes' if summary['vmdesc'] else 'no'}"
     for block in summary["ram"]:
         yield f"ram {block['name']}: {block['length']:#x} bytes, {block['pages']} pages, {block['zero_pages']} zero pages"
-        if block.get("content_sha256"):
-            yield f"  sha256 {block['content_sha256']}"
-        elif block.get("content_sha256_unavailable"):
-            yield f"  sha256 unavailable: {block['content_sha256_unavailable']}"
+        if block.get("content_digest"):
+            yield f"  {block['content_digest_algorithm']} {block['content_digest']}"
+        elif block.get("content_digest_unavailable"):
+            yield f"  {block['content_digest_algorithm']} unavailable: {block['content_digest_unavailable']}"
     for section in summary["sections"]:
         yield (
             f"[{section['section_id']}] {section['idstr']} instance {section['instance_id']} v{section['version']}"

@@ -28,7 +28,7 @@ def test_every_page_lands_at_its_offset_and_the_state_matches_dump(tmp_path: Pat
     state = json.loads((target / "state.json").read_text())
     assert state == summary
     del state["ram_files"]
-    assert state == summarize(StreamReader(io.BytesIO(data), descriptions=DEFAULT_REGISTRY))
+    assert state == summarize(StreamReader(io.BytesIO(data), descriptions=DEFAULT_REGISTRY), record_digests=False)
     files = {name: (target / path).read_bytes() for name, path in summary["ram_files"].items()}
     checked = 0
     for record in StreamReader(io.BytesIO(data)):

@@ -30,19 +30,23 @@ _CHUNK_PAGES = 4096
 MAX_PAGES = 1 << 36
 
 
-_HASH = xxhash.xxh3_128_intdigest
+_HASH = xxhash.xxh3_128_digest
+#: byte -> byte | 1: every entry's last byte gets its low bit set, so none is ``ABSENT``
+_LOW_BIT = bytes(b | 1 for b in range(256))
 
 
 def page_digest(data: bytes | memoryview) -> bytes:
     """The table entry for a page with these contents."""
-    return (_HASH(data) | 1).to_bytes(DIGEST_SIZE, "little")
+    digest = _HASH(data)
+    return digest[:-1] + _LOW_BIT[digest[-1]].to_bytes(1, "big")
 
 
-def run_digests(raw: bytes, count: int, page_size: int) -> bytes:
+def run_digests(raw: bytes | memoryview, count: int, page_size: int) -> bytes:
     """The entries of ``count`` pages laid out as wire records (8-byte header, then the page)."""
     view, stride = memoryview(raw), 8 + page_size
-    return b"".join([(_HASH(view[i * stride + 8 : (i + 1) * stride]) | 1).to_bytes(DIGEST_SIZE, "little")
-                     for i in range(count)])
+    entries = bytearray(b"".join([_HASH(view[start : start + page_size]) for start in range(8, count * stride, stride)]))
+    entries[DIGEST_SIZE - 1 :: DIGEST_SIZE] = entries[DIGEST_SIZE - 1 :: DIGEST_SIZE].translate(_LOW_BIT)
+    return bytes(entries)
 
 
 _FILL_CACHE: dict[tuple[int, int], bytes] = {}

@@ -26,6 +26,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {platform.processor() or '?'}, Python {platform.python_version()}")
     runs = [
+        ["cli_commands.py", "--ram-mib", str(args.ram_mib)] + (["--analyzer", str(args.analyzer)] if args.analyzer else []),
         ["decode_large.py", "--ram-mib", str(args.ram_mib)] + (["--analyzer", str(args.analyzer)] if args.analyzer else []),
         ["diff_large.py", "--ram-mib", str(args.ram_mib)],
         ["engine.py"],

@@ -215,7 +215,8 @@ class StreamReader:
             return None  # a decompressed spool, a pipe's copy, a caller's own object: read through the byte reader
         try:
             descriptor = self._file.fileno()
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode) or os.fstat(descriptor).st_size <= self._origin:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode) or status.st_size <= self._origin:
                 return None
             mapping = mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):

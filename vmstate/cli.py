@@ -6,6 +6,7 @@ status 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -59,7 +60,46 @@ _DESCRIPTIONS_HELP = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose command groups from other packages are imported only when one is run.
+
+    ``vmstate dump`` and ``vmstate --help`` then never import ``vmstate.diff``
+    or ``vmstate.compat`` (nor, through them, deepdiff): the help lists them
+    with the one-line help kept here (a test holds it equal to theirs).
+    """
+
+    #: command name -> (module, attribute, one-line help) of the command
+    LAZY = {
+        "diff": ("vmstate.diff.cli", "migration_diff", "Show field by field how migration stream or snapshot B differs from A."),
+        "compat": ("vmstate.compat.cli", "compat", "Check that migration keeps working across versions of the descriptions."),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            module, attribute, _help = self.LAZY[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, name=cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in self.LAZY and name not in self.commands:
+                rows.append((name, click.Command(name, help=self.LAZY[name][2]).get_short_help_str(limit)))
+            else:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vmstate")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.pass_context
@@ -80,7 +120,7 @@ def dump(ctx: click.Context, stream: Path, as_json: bool, dump_file: Path | None
     """Print a stream's sections field by field (RAM summarised per block)."""
 
     def action() -> int:
-        from .diff.sources import display_kinds
+        from .dump.kinds import display_kinds
         from .dump import read_dump, render_json, render_text
         from .spill import Spill
 
@@ -346,15 +386,3 @@ def _print_report(path: Path, report: Any) -> None:
 def main() -> None:
     """Entry point of the ``vmstate`` script."""
     cli(obj={})
-
-
-def _add_commands() -> None:
-    """The command groups that live in their own packages."""
-    from .compat.cli import compat
-    from .diff.cli import migration_diff
-
-    cli.add_command(migration_diff, name="diff")
-    cli.add_command(compat)
-
-
-_add_commands()

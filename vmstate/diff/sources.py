@@ -9,14 +9,13 @@ the same ``StreamRecord``s, so the comparison never knows which it got
 from __future__ import annotations
 
 import contextlib
-import functools
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import attrs
 
 from streams.records import StreamRecord
-from vmstate.display import DisplayTable, display_table
+from vmstate.dump.kinds import display_kinds
 
 __all__ = ["Source", "open_source", "display_kinds"]
 
@@ -40,16 +39,6 @@ def _registry() -> Any:
     from devices import DEFAULT_REGISTRY
 
     return DEFAULT_REGISTRY
-
-
-@functools.cache
-def display_kinds() -> DisplayTable:
-    """How text output shows the fields of every description we have (``vmstate.display``)."""
-    from devices.virtio.common import virtio_description
-    from streams.qemu.configuration import CONFIGURATION
-
-    descriptions = [*_registry().descriptions(), virtio_description("pci"), virtio_description("mmio"), CONFIGURATION]
-    return display_table(descriptions)
 
 
 @contextlib.contextmanager

@@ -74,25 +74,27 @@ DIFF = PlainPolicy(bytes=bytes, all_subsections=True)
 
 def to_plain(value: Any, policy: PlainPolicy, path: Path = ()) -> Any:
     """A decoded value (a Record, a list, a leaf) as plain data under ``policy``."""
+    if not policy.checked:
+        return _unchecked(value, policy)
     if isinstance(value, Record):
         return record_to_plain(value, policy, path)
     if isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
-        return _int_out(value, path) if policy.checked else value
+        return _int_out(value, path)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return policy.bytes(value)
     if isinstance(value, (list, tuple)):
         return [to_plain(item, policy, (*path, i)) for i, item in enumerate(value)]
-    if policy.checked:
-        raise EncodeError(f"a {type(value).__name__} cannot be stored in a snapshot", path=path)
-    return value
+    raise EncodeError(f"a {type(value).__name__} cannot be stored in a snapshot", path=path)
 
 
 def record_to_plain(record: Record, policy: PlainPolicy, path: Path = ()) -> dict[str, Any]:
     """A Record as ``{"version", "fields", "subsections"?}``; ``EncodeError`` for what a checked policy refuses."""
+    if not policy.checked:
+        return _unchecked(record, policy)  # type: ignore[no-any-return]
     plain: dict[str, Any] = {
-        "version": _int_out(record.version, (*path, "version")) if policy.checked else record.version,
+        "version": _int_out(record.version, (*path, "version")),
         "fields": {name: to_plain(value, policy, (*path, name)) for name, value in record.fields.items()},
     }
     if record.subsections or policy.all_subsections:
@@ -100,6 +102,29 @@ def record_to_plain(record: Record, policy: PlainPolicy, path: Path = ()) -> dic
             name: record_to_plain(sub, policy, (*path, name)) for name, sub in record.subsections.items()
         }
     return plain
+
+
+#: leaves an unchecked policy passes through as they are
+_AS_IS = (int, bool, str, type(None), float)
+
+
+def _unchecked(value: Any, policy: PlainPolicy) -> Any:
+    """``to_plain`` when nothing is refused: no paths are built (they only name what a checked policy refuses)."""
+    if type(value) in _AS_IS:
+        return value
+    if isinstance(value, Record):
+        plain: dict[str, Any] = {
+            "version": value.version,
+            "fields": {name: _unchecked(item, policy) for name, item in value.fields.items()},
+        }
+        if value.subsections or policy.all_subsections:
+            plain["subsections"] = {name: _unchecked(sub, policy) for name, sub in value.subsections.items()}
+        return plain
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return policy.bytes(value)
+    if isinstance(value, (list, tuple)):
+        return [_unchecked(item, policy) for item in value]
+    return value
 
 
 def _int_out(value: Any, path: Path) -> int:

@@ -111,13 +111,21 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command()
 @click.argument("stream", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the decoding as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decoding as JSON (every value).")
+@click.option("--full", is_flag=True,
+              help="Print every list item and every byte: no runs of all-zero or identical items folded, nothing cut.")
 @click.option("--descriptions", "dump_file", type=click.Path(path_type=Path), metavar="DUMP.json", help=_DESCRIPTIONS_HELP)
 @click.option("--digest", type=click.Choice(["xxh3-128", "sha256"]), default="xxh3-128", show_default=True,
               help="The digest of each RAM block's bytes (sha256: what sha256sum of its extracted file prints).")
 @click.pass_context
-def dump(ctx: click.Context, stream: Path, as_json: bool, dump_file: Path | None, digest: str) -> None:
-    """Print a stream's sections field by field (RAM summarised per block)."""
+def dump(ctx: click.Context, stream: Path, as_json: bool, full: bool, dump_file: Path | None, digest: str) -> None:
+    """Print a stream's sections field by field (RAM summarised per block).
+
+    The text is folded for reading: a run of all-zero list items (unused
+    virtqueues) or of items equal to the one before shows as one line
+    (vq[3..1023]: 1021 all zero), a long byte string as its length and first
+    bytes. --full shows everything; --json keeps every value.
+    """
 
     def action() -> int:
         from .dump.kinds import display_kinds
@@ -126,15 +134,16 @@ def dump(ctx: click.Context, stream: Path, as_json: bool, dump_file: Path | None
 
         with Spill() as spill:
             model = read_dump(stream, _lookup(dump_file), spill, digest)
+            out = sys.stdout
             if as_json:
-                out = sys.stdout
                 for piece in render_json(model):
                     out.write(piece)
                 out.write("\n")
                 out.flush()
             else:
-                for line in render_text(model, display_kinds()):
-                    click.echo(line)
+                for line in render_text(model, display_kinds(), full=full):
+                    out.write(line + "\n")
+                out.flush()
         return 0
 
     _run(ctx, action)

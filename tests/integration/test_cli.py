@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.cli import run_script
+from tests.support.dump_text import check_dump
 from tests.support.paths import CORPUS
 from vmstate import __version__
 
@@ -230,3 +231,16 @@ def test_dump_names_values_and_shows_text_buffers() -> None:
     as_json = json.loads(run("dump", "--json", NET).stdout)
     (state,) = [s for s in as_json["sections"] if s["idstr"] == "globalstate"]
     assert state["fields"]["runstate"].startswith("7072656c61756e6368")  # JSON keeps the hex
+
+
+def test_dump_folds_for_reading_while_full_and_json_carry_every_value() -> None:
+    """q35 multiqueue: five modern virtio devices, 1,024 virtqueue slots each, most of them unused."""
+    stream = CORPUS / "q35-7.2-virtio-multiqueue.mig"
+    folded, full, as_json = run("dump", stream), run("dump", "--full", stream), run("dump", "--json", stream)
+    assert folded.returncode == full.returncode == as_json.returncode == 0, folded.stderr + full.stderr
+    lines, every = folded.stdout.splitlines(), full.stdout.splitlines()
+    check_dump(json.loads(as_json.stdout), every, full=True)
+    check_dump(json.loads(as_json.stdout), lines, full=False)
+    assert len(lines) < 1_000 < 50_000 < len(every)  # 753 and 54,741 lines
+    assert "      vq[0..1023]: 1024 all zero (v1)" in lines
+    assert any(line.startswith("ram pc.ram: 0x1000000 bytes, ") and ", sha256 " in line for line in lines)

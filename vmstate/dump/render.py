@@ -1,9 +1,14 @@
 """Render ``vmstate dump``'s model: text lines, or JSON a piece at a time.
 
 Both are pure: they take the model (``run.read_dump``) and yield strings.
-Long byte strings (``vmstate.spill.Blob``) are hexed a chunk at a time, so
-the JSON of a 200 MB body never exists whole; the text shows no more of a
-value than its first 97 characters.
+The text is folded for a person (``fold``): runs of all-zero or identical
+list items as one line (``vq[3..1023]: 1021 all zero (v1)``), long byte
+strings as their length and a head, RAM blocks one line each, no value past
+its first 97 characters.  ``full=True`` shows every item and every byte
+(a ``vmstate.spill.Blob`` and a raw body as lines of hex, a chunk at a
+time).  Long byte
+strings are hexed a chunk at a time, so the JSON of a 200 MB body never
+exists whole.
 """
 
 from __future__ import annotations
@@ -17,63 +22,122 @@ from vmstate.lookup import RAW_SOURCE
 from vmstate.spill import Blob, chunks
 from vmstate.text import printable
 
-__all__ = ["render_text", "render_json"]
+from .fold import bytes_text, item_runs, scalars_text
+
+__all__ = ["render_text", "render_json", "FULL_HEX_LINE"]
 
 #: a value's text is cut to this many characters (and "...")
 _WIDTH = 100
+#: with ``full``, a long byte string (a ``Blob``) shows as lines of this many bytes' hex
+FULL_HEX_LINE = 64
 
 
-def render_text(model: dict[str, Any], kinds: DisplayTable) -> Iterator[str]:
-    """The text form, line by line, with what came from the input escaped; ``kinds`` says how to show named values."""
-    for line in _summary(model, kinds):
+def render_text(model: dict[str, Any], kinds: DisplayTable, full: bool = False) -> Iterator[str]:
+    """The text form, line by line, with what came from the input escaped; ``kinds`` says how to show named values.
+
+    Folded unless ``full``: ``full`` shows every list item and every byte whole.
+    """
+    for line in _Text(kinds, full).summary(model):
         yield printable(line)
 
 
-def _summary(summary: dict[str, Any], kinds: DisplayTable) -> Iterator[str]:
-    yield f"QEMU stream, file version {summary.get('file_version')}, machine {summary.get('machine', '(no configuration section)')}"
-    yield f"footers: {'yes' if summary['footers'] else 'no'}, vmdesc: {'yes' if summary['vmdesc'] else 'no'}"
-    for block in summary["ram"]:
-        yield f"ram {block['name']}: {block['length']:#x} bytes, {block['pages']} pages, {block['zero_pages']} zero pages"
+class _Text:
+    def __init__(self, kinds: DisplayTable, full: bool) -> None:
+        self.kinds, self.full = kinds, full
+
+    def summary(self, summary: dict[str, Any]) -> Iterator[str]:
+        yield (f"QEMU stream, file version {summary.get('file_version')}, "
+               f"machine {summary.get('machine', '(no configuration section)')}")
+        yield f"footers: {'yes' if summary['footers'] else 'no'}, vmdesc: {'yes' if summary['vmdesc'] else 'no'}"
+        for block in summary["ram"]:
+            yield from self._block(block)
+        for section in summary["sections"]:
+            yield (
+                f"[{section['section_id']}] {section['idstr']} instance {section['instance_id']} v{section['version']}"
+                f" ({section.get('source')}, {section.get('size')} bytes)"
+            )
+            if section.get("source") == RAW_SOURCE:
+                yield f"  raw: {section['size']} bytes ({section['reason']})"
+                if self.full:
+                    yield from _hex_lines(section["raw"], "    ")
+            else:
+                yield from self._fields(section, "  ", section.get("vmsd_name"))
+
+    def _block(self, block: dict[str, Any]) -> Iterator[str]:
+        line = f"ram {block['name']}: {block['length']:#x} bytes, {block['pages']} pages, {block['zero_pages']} zero pages"
+        digest = None
         if block.get("content_digest"):
-            yield f"  {block['content_digest_algorithm']} {block['content_digest']}"
+            digest = f"{block['content_digest_algorithm']} {block['content_digest']}"
         elif block.get("content_digest_unavailable"):
-            yield f"  {block['content_digest_algorithm']} unavailable: {block['content_digest_unavailable']}"
-    for section in summary["sections"]:
-        yield (
-            f"[{section['section_id']}] {section['idstr']} instance {section['instance_id']} v{section['version']}"
-            f" ({section.get('source')}, {section.get('size')} bytes)"
-        )
-        if section.get("source") == RAW_SOURCE:
-            yield f"  raw: {section['size']} bytes ({section['reason']})"
+            digest = f"{block['content_digest_algorithm']} unavailable: {block['content_digest_unavailable']}"
+        if self.full:
+            yield line
+            if digest:
+                yield f"  {digest}"
         else:
-            yield from _fields(section, "  ", section.get("vmsd_name"), kinds)
+            yield f"{line}, {digest}" if digest else line
+
+    def _fields(self, record: dict[str, Any], indent: str, owner: str | None) -> Iterator[str]:
+        """A record's fields; ``owner`` (its description's name) finds how to show them."""
+        for name, value in record["fields"].items():
+            yield from self._value(path_step(name), value, indent, self.kinds.get((owner, name)) if owner else None)
+        for name, sub in record.get("subsections", {}).items():
+            yield f"{indent}subsection {name} (v{sub['version']})"
+            yield from self._fields(sub, indent + "  ", name)
+
+    def _value(self, name: str, value: Any, indent: str, kind: Any) -> Iterator[str]:
+        if isinstance(value, dict) and "fields" in value:
+            yield f"{indent}{name}: (v{value['version']})"
+            yield from self._fields(value, indent + "  ", None)
+        elif isinstance(value, list) and value and (isinstance(value[0], dict) or self.full and _has_blob(value)):
+            yield from self._items(name, value, indent)
+        elif self.full and isinstance(value, Blob):
+            yield f"{indent}{name}: {len(value)} bytes:"
+            yield from _hex_lines(value, indent + "  ")
+        elif self.full:
+            yield f"{indent}{name}: {shown(value, kind) or json.dumps(_hexed(value))}"
+        else:
+            text = self._leaf(value, kind)
+            yield f"{indent}{name}: {text if len(text) <= _WIDTH else text[: _WIDTH - 3] + '...'}"
+
+    def _items(self, name: str, items: list[Any], indent: str) -> Iterator[str]:
+        if self.full:
+            for i, item in enumerate(items):
+                yield from self._value(f"{name}[{i}]", item, indent, None)
+            return
+        for fold, start, end in item_runs(items):
+            if fold == "one":
+                yield from self._value(f"{name}[{start}]", items[start], indent, None)
+                continue
+            span = f"{indent}{name}[{start}..{end - 1}]: {end - start}"
+            if fold == "zero":
+                version = items[start].get("version") if isinstance(items[start], dict) else None
+                yield f"{span} all zero" + (f" (v{version})" if version is not None else "")
+            else:
+                yield f"{span} the same as {name}[{start - 1}]"
+
+    def _leaf(self, value: Any, kind: Any) -> str:
+        if isinstance(value, Blob) and isinstance(kind, Buffer) and kind.text:
+            value = _text_head(value)
+        named = shown(value, kind)
+        if named is not None:
+            return named
+        if isinstance(value, (bytes, bytearray, Blob)):
+            return bytes_text(value)
+        if isinstance(value, list):
+            return scalars_text(value, lambda item: self._leaf(item, None))
+        return json.dumps(value)
 
 
-def _fields(record: dict[str, Any], indent: str, owner: str | None, kinds: DisplayTable) -> Iterator[str]:
-    """A record's fields; ``owner`` (its description's name) finds how to show them."""
-    for name, value in record["fields"].items():
-        yield from _value(path_step(name), value, indent, kinds.get((owner, name)) if owner else None, kinds)
-    for name, sub in record.get("subsections", {}).items():
-        yield f"{indent}subsection {name} (v{sub['version']})"
-        yield from _fields(sub, indent + "  ", name, kinds)
+def _hex_lines(value: bytes | Blob, indent: str) -> Iterator[str]:
+    """A byte string as lines of ``FULL_HEX_LINE`` bytes' hex, read a chunk at a time."""
+    for chunk in chunks(value):  # CHUNK is a multiple of the line's length
+        for start in range(0, len(chunk), FULL_HEX_LINE):
+            yield f"{indent}{chunk[start:start + FULL_HEX_LINE].hex()}"
 
 
-def _value(name: str, value: Any, indent: str, kind: Any, kinds: DisplayTable) -> Iterator[str]:
-    if isinstance(value, dict) and "fields" in value:
-        yield f"{indent}{name}: (v{value['version']})"
-        yield from _fields(value, indent + "  ", None, kinds)
-    elif isinstance(value, list) and value and isinstance(value[0], dict):
-        for i, item in enumerate(value):
-            yield from _value(f"{name}[{i}]", item, indent, None, kinds)
-    else:
-        text = _leaf(value, kind)
-        yield f"{indent}{name}: {text if len(text) <= _WIDTH else text[: _WIDTH - 3] + '...'}"
-
-
-def _leaf(value: Any, kind: Any) -> str:
-    if isinstance(value, Blob) and isinstance(kind, Buffer) and kind.text:
-        value = _text_head(value)
-    return shown(value, kind) or json.dumps(_hexed(value))
+def _has_blob(values: list[Any]) -> bool:
+    return any(isinstance(v, Blob) for v in values)
 
 
 def _text_head(blob: Blob) -> Blob | bytes:
@@ -88,9 +152,7 @@ def _text_head(blob: Blob) -> Blob | bytes:
 
 
 def _hexed(value: Any) -> Any:
-    """Bytes as hex, as the JSON form has them; of a ``Blob`` only a line's worth (no more shows)."""
-    if isinstance(value, Blob):
-        return value.head(_WIDTH).hex()
+    """Bytes as hex, as the JSON form has them (no ``Blob`` reaches here: those show as lines)."""
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, list):

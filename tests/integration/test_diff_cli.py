@@ -249,3 +249,32 @@ def test_ram_of_different_page_sizes_is_refused(tmp_path: Path) -> None:
     assert without_ram.stdout.splitlines()[2:] == [
         "stream: configuration.configuration/target-page-bits.target_page_bits: 12 -> 10"]
     assert run(one, one).returncode == 0
+
+
+def test_list_items_that_changed_alike_fold_into_one_line_whose_count_the_json_bears_out() -> None:
+    """A paused VM against the same VM booted: virtio-console's 64 queues all got MSI-X vector 1 but vq[3]."""
+    import re
+
+    a, b = CORPUS / "pc-7.2-virtio-all-legacy.mig", CORPUS / "pc-7.2-booted-virtio-legacy.mig.xz"
+    text = run("--ignore", "ram/*", a, b)
+    report = json.loads(run("--ignore", "ram/*", "--json", a, b).stdout)
+    assert text.returncode == 1, text.stderr
+    lines = text.stdout.splitlines()[2:]
+    assert "0000:00:04.0/virtio-console: virtio.vq[4..63].vector: 65535 -> 1 (60 items)" in lines
+    for section in (s for s in report["sections"] if s["status"] == "changed"):
+        name = section["section"] if section["instance_id"] == 0 else f"{section['section']}#{section['instance_id']}"
+        mine = [line.removeprefix(f"{name}: ") for line in lines if line.startswith(f"{name}: ")]
+        changes = {c["path"]: c for c in section["changes"]}
+        shown = 0
+        for line in mine:
+            fold = re.fullmatch(r"(.*)\[(\d+)\.\.(\d+)\]([^\[]*?): (.*) -> (.*) \((\d+) items\)", line)
+            if fold is None:
+                shown += 1
+                continue
+            first, last, count = int(fold[2]), int(fold[3]), int(fold[7])
+            assert count == last - first + 1 > 2, line
+            paths = [f"{fold[1]}[{i}]{fold[4]}" for i in range(first, last + 1)]
+            assert all(changes[p]["kind"] == "changed" for p in paths), line
+            assert len({(json.dumps(changes[p]["a"]), json.dumps(changes[p]["b"])) for p in paths}) == 1, line
+            shown += count
+        assert shown == len(section["changes"]), name

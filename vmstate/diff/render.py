@@ -6,9 +6,11 @@ The JSON shape is versioned by ``JSON_SCHEMA`` and documented in the README
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterator
 
 from vmstate.display import DisplayTable, shown
+from vmstate.dump.fold import MIN_FOLDED
 from vmstate.text import printable
 
 from .compare import DiffReport, RamDiff, SectionDiff
@@ -139,8 +141,58 @@ def _section_lines(section: SectionDiff, style: Style, table: DisplayTable) -> I
     elif section.status == "only_b":
         yield f"{name}: section only in B (version {section.version_b})"
     else:
-        for change in section.changes:
-            yield f"{name}: {_change_text(change, style, table)}"
+        for line in _folded([(change.path, _change_text(change, style, table)) for change in section.changes]):
+            yield f"{name}: {line}"
+
+
+#: the last list index of a path, outside any quoted field name: (before it, the index, after it)
+_LAST_INDEX = re.compile(r'^(.*)\[(\d+)\]([^\[]*)$')
+
+
+def _folded(changes: list[tuple[str, str]]) -> Iterator[str]:
+    """Change lines, with runs of list items that changed alike as one line.
+
+    Items ``p[i]s`` for consecutive ``i`` (at least ``MIN_FOLDED + 1`` of
+    them) whose lines read the same after the path become
+    ``p[i..j]s: ... (N items)``, where the first of them was; the others keep
+    their order.
+    """
+    Key = tuple[str, str, str]
+    found: list[tuple[Key, int] | None] = []
+    indices: dict[Key, list[int]] = {}
+    for path, line in changes:
+        shown_path = printable(path)
+        match = _LAST_INDEX.match(shown_path) if line.startswith(shown_path) else None
+        if match is None or match.group(1).count('"') % 2:
+            found.append(None)
+            continue
+        key = (match.group(1), match.group(3), line[len(shown_path):])
+        found.append((key, int(match.group(2))))
+        indices.setdefault(key, []).append(int(match.group(2)))
+    runs = {key: _runs(values) for key, values in indices.items()}
+    done: set[tuple[Key, int]] = set()
+    for (_path, line), place in zip(changes, found):
+        run = None
+        if place is not None:
+            key, index = place
+            run = next(((first, last) for first, last in runs[key] if first <= index <= last), None)
+        if place is None or run is None or run[1] - run[0] < MIN_FOLDED:
+            yield line
+        elif (place[0], run[0]) not in done:
+            done.add((place[0], run[0]))
+            before, after, rest = place[0]
+            yield f"{before}[{run[0]}..{run[1]}]{after}{rest} ({run[1] - run[0] + 1} items)"
+
+
+def _runs(found: list[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive values in ``found`` (in the order found), as (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for value in found:
+        if runs and value == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], value)
+        else:
+            runs.append((value, value))
+    return runs
 
 
 def _ram_lines(ram: RamDiff, style: Style) -> Iterator[str]:

@@ -53,7 +53,7 @@ def test_dump_digest_sha256_is_what_sha256sum_prints_for_the_extracted_block(str
     for block in blocks:
         assert block["content_digest_algorithm"] == "sha256"
         assert block["content_digest"] == sums[files[block["name"]]], block["name"]
-    text = run_script("vmstate", "dump", "--digest", "sha256", stream).stdout.splitlines()
+    text = run_script("vmstate", "dump", "--full", "--digest", "sha256", stream).stdout.splitlines()
     assert f"  sha256 {blocks[0]['content_digest']}" in text
 
 
@@ -67,7 +67,7 @@ def test_the_default_digest_is_xxh3_128_of_the_extracted_block(stream: Path, tmp
         assert block["content_digest_algorithm"] == "xxh3-128"
         assert block["content_digest"] == xxhash.xxh3_128(files[block["name"]].read_bytes()).hexdigest(), block["name"]
         assert "sha256" not in block  # the page-record digest of the goldens costs a SHA-256 pass: not in dump
-    assert f"  xxh3-128 {blocks[0]['content_digest']}" in run_script("vmstate", "dump", stream).stdout.splitlines()
+    assert f"  xxh3-128 {blocks[0]['content_digest']}" in run_script("vmstate", "dump", "--full", stream).stdout.splitlines()
 
 
 def test_the_cli_offers_every_digest_and_no_other() -> None:
@@ -109,7 +109,7 @@ def test_a_page_sent_again_makes_the_digest_unavailable_and_says_why(tmp_path: P
     assert block["content_digest"] is None
     assert "sent again or out of order" in block["content_digest_unavailable"]
     assert "  xxh3-128 unavailable: page 0x0 came after the bytes up to 0x2000 (sent again or out of order)" in (
-        run_script("vmstate", "dump", stream).stdout.splitlines())
+        run_script("vmstate", "dump", "--full", stream).stdout.splitlines())
 
 
 def test_a_hostile_block_length_is_not_hashed() -> None:

@@ -243,4 +243,4 @@ def test_dump_folds_for_reading_while_full_and_json_carry_every_value() -> None:
     check_dump(json.loads(as_json.stdout), lines, full=False)
     assert len(lines) < 1_000 < 50_000 < len(every)  # 753 and 54,741 lines
     assert "      vq[0..1023]: 1024 all zero (v1)" in lines
-    assert any(line.startswith("ram pc.ram: 0x1000000 bytes, ") and ", sha256 " in line for line in lines)
+    assert any(line.startswith("ram pc.ram: 0x1000000 bytes, ") and ", xxh3-128 " in line for line in lines)

@@ -13,7 +13,9 @@ from typing import Any
 __all__ = ["parse_dump", "check_dump", "check_record", "Node", "Items"]
 
 _SECTION = re.compile(r"^\[(\d+)\] (.*) instance (\d+) v(\d+) \((.*), (\d+) bytes\)$")
-_RAM = re.compile(r"^ram (.*): (0x[0-9a-f]+) bytes, (\d+) pages, (\d+) zero pages(?:, sha256 (.*))?$")
+_DIGEST = r"(xxh3-128|sha256) (.*)"
+_RAM = re.compile(r"^ram (.*): (0x[0-9a-f]+) bytes, (\d+) pages, (\d+) zero pages(?:, " + _DIGEST + ")?$")
+_DIGEST_LINE = re.compile("^" + _DIGEST + "$")
 _SUBSECTION = re.compile(r"^subsection (.*) \(v(\d+)\)$")
 _ITEM = re.compile(r"^(.*)\[(\d+)\]$")
 _FOLD = re.compile(r"^(.*)\[(\d+)\.\.(\d+)\]: (\d+) (all zero(?: \(v(\d+)\))?|the same as (.*)\[(\d+)\])$")
@@ -66,11 +68,11 @@ def parse_dump(lines: list[str]) -> dict[str, Any]:
             pending_hex = None
         if indent == 0 and (ram := _RAM.match(line)):
             last_ram = {"name": ram[1], "length": int(ram[2], 16), "pages": int(ram[3]), "zero_pages": int(ram[4]),
-                        "digest": ram[5]}
+                        "algorithm": ram[5], "digest": ram[6]}
             out["ram"].append(last_ram)
             continue
-        if indent == 1 and last_ram is not None and not stack and text.startswith("sha256 "):
-            last_ram["digest"] = text.removeprefix("sha256 ")
+        if indent == 1 and last_ram is not None and not stack and (digest := _DIGEST_LINE.match(text)):
+            last_ram["algorithm"], last_ram["digest"] = digest[1], digest[2]
             continue
         if indent == 0:
             section = _SECTION.match(line)
@@ -214,9 +216,10 @@ def check_dump(as_json: dict[str, Any], lines: list[str], full: bool) -> None:
     for block, shown in zip(as_json["ram"], parsed["ram"]):
         assert {k: shown[k] for k in ("name", "length", "pages", "zero_pages")} == {
             k: block[k] for k in ("name", "length", "pages", "zero_pages")}
-        digest = block.get("content_sha256") or (
-            f"unavailable: {block['content_sha256_unavailable']}" if block.get("content_sha256_unavailable") else None)
+        digest = block.get("content_digest") or (
+            f"unavailable: {block['content_digest_unavailable']}" if block.get("content_digest_unavailable") else None)
         assert shown["digest"] == digest, block["name"]
+        assert shown["algorithm"] == (block["content_digest_algorithm"] if digest else None), block["name"]
     assert len(parsed["sections"]) == len(as_json["sections"])
     for section, shown in zip(as_json["sections"], parsed["sections"]):
         where = section["idstr"]

@@ -13,7 +13,7 @@ typed attrs state classes (see ``vmstate.typed``) convert to and from them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, Union, overload
 
 import attrs
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .wire import ByteReader
 
 __all__ = [
+    "LazyLayouts",
     "Int",
     "Bool",
     "Buffer",
@@ -295,7 +296,8 @@ class Description:
     #: other layouts of the same section, for a configuration fact the stream does not carry
     #: (virtio-net's backend queue count): a reader tries them, in order, when this one does not fit;
     #: they are ordered by growing size, so once the input ends inside one, the later ones are skipped
-    alternatives: tuple["Description", ...] = attrs.field(default=(), eq=False)
+    #: (a ``LazyLayouts`` builds each on first use: piix4_pm has one per memory slot count)
+    alternatives: Sequence["Description"] = attrs.field(default=(), eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.name or len(self.name.encode()) > 255:
@@ -318,9 +320,9 @@ class Description:
                     f"subsection {sub.name!r} must start with its parent's name {self.name!r}"
                 )
 
-    def layouts(self) -> tuple["Description", ...]:
-        """This description, then its alternatives: the order a reader tries them in."""
-        return (self, *self.alternatives)
+    def layouts(self) -> Sequence["Description"]:
+        """This description, then its alternatives: the order a reader tries them in (built as reached)."""
+        return (self,) if not self.alternatives else _Layouts(self)
 
     @property
     def vmsd_name(self) -> str:
@@ -346,3 +348,46 @@ class Record:
     version: int
     fields: dict[str, Any] = attrs.Factory(dict)
     subsections: dict[str, "Record"] = attrs.Factory(dict)
+
+
+class LazyLayouts(Sequence["Description"]):
+    """``count`` alternative layouts, ``make(i)`` building the i-th on first use (then kept)."""
+
+    def __init__(self, count: int, make: Callable[[int], "Description"]) -> None:
+        self._made: list[Description | None] = [None] * count
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    @overload
+    def __getitem__(self, index: int) -> "Description": ...
+    @overload
+    def __getitem__(self, index: slice) -> list["Description"]: ...
+    def __getitem__(self, index: int | slice) -> "Description | list[Description]":
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        made = self._made[index]  # IndexError past the end, as a sequence should
+        if made is None:
+            made = self._made[index] = self._make(range(len(self))[index])
+        return made
+
+
+class _Layouts(Sequence["Description"]):
+    """A description followed by its alternatives, without building the lazy ones."""
+
+    def __init__(self, first: "Description") -> None:
+        self._first = first
+
+    def __len__(self) -> int:
+        return 1 + len(self._first.alternatives)
+
+    @overload
+    def __getitem__(self, index: int) -> "Description": ...
+    @overload
+    def __getitem__(self, index: slice) -> list["Description"]: ...
+    def __getitem__(self, index: int | slice) -> "Description | list[Description]":
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = range(len(self))[index]
+        return self._first if position == 0 else self._first.alternatives[position - 1]

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from vmstate import Subsection, field, state, struct
-from vmstate.description import Array, Description, Field, Struct
+from vmstate.description import Array, Description, Field, LazyLayouts, Struct
 from vmstate.typed import as_received, description_of, received_subsections
 from vmstate.kinds import (
     BOOL,
@@ -430,8 +430,9 @@ def with_memory_slots(cls: type, subsection: str) -> None:
         )
         return attrs.evolve(base, subsections=subs)
 
+    # built as a reader reaches them: most machines have no slot, and the first layout fits
     cls.__vmstate__ = attrs.evolve(  # type: ignore[attr-defined]
-        base, alternatives=tuple(layout(n) for n in range(1, MAX_MEMORY_SLOTS + 1)))
+        base, alternatives=LazyLayouts(MAX_MEMORY_SLOTS, lambda i: layout(i + 1)))
 
 
 #: ACPI_PCIHP_MAX_HOTPLUG_BUS

@@ -21,7 +21,7 @@ import io
 import mmap
 import os
 import stat
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Sequence
 
 import attrs
 
@@ -307,18 +307,19 @@ class StreamReader:
 
     # ------------------------------------------------------------ bodies
 
-    def _candidates(self, header: SectionHeader) -> list[tuple[str, Description]]:
+    def _candidates(self, header: SectionHeader) -> list[tuple[str, Sequence[Description]]]:
+        """The ways to read this section, in order: each description's source and its layouts (built as tried)."""
         assert header.idstr is not None and header.instance_id is not None and header.version is not None
-        found: list[tuple[str, Description]] = []
+        found: list[tuple[str, Sequence[Description]]] = []
         lookup = self._descriptions
         if lookup is not None:
             for d in lookup.candidates(header.idstr, header.instance_id, header.version):
-                found.extend((lookup.source_of(d), layout) for layout in d.layouts())
+                found.append((lookup.source_of(d), d.layouts()))
         queue = self._vmdesc_devices.get((header.idstr, header.instance_id))
         if queue:
             entry = queue.pop(0)
             try:
-                found.append((VMDESC_SOURCE, description_from_vmdesc(entry, limits=self._limits)))
+                found.append((VMDESC_SOURCE, (description_from_vmdesc(entry, limits=self._limits),)))
             except DecodeError as error:
                 error.add_context(section="vmdesc")
                 raise
@@ -330,12 +331,15 @@ class StreamReader:
         assert header.idstr is not None and header.instance_id is not None and header.version is not None
         failure: DecodeError | None = None
         failed_source = ""
-        candidates = self._candidates(header)
-        # the input ended inside this layout: its later alternatives, which are larger, end there too
-        ran_out: tuple[str, str] | None = None
-        for i, (source, description) in enumerate(candidates):
-            if (source, description.name) == ran_out:
+        groups = self._candidates(header)
+        # (group, layout) of every way, without building a lazy layout before it is tried
+        ways = [(g, j) for g, (_, layouts) in enumerate(groups) for j in range(len(layouts))]
+        # the input ended inside this group's layout: its later alternatives, which are larger, end there too
+        ran_out: int | None = None
+        for i, (group, j) in enumerate(ways):
+            if group == ran_out:
                 continue
+            source, description = groups[group][0], groups[group][1][j]
             mark = r.mark()
             misfit = False
             try:
@@ -347,8 +351,8 @@ class StreamReader:
                 r.rewind(mark)
                 r.release(mark)
                 if isinstance(error, TruncatedError) and not misfit:  # the decode itself ran out of input
-                    ran_out = (source, description.name)
-                last = all((s, d.name) == ran_out for s, d in candidates[i + 1 :])
+                    ran_out = group
+                last = all(g == ran_out for g, _ in ways[i + 1 :])
                 # A description of ours that does not fit this sender (a layout it cannot
                 # read, or no section end where it stops) gives way; without a vmdesc the
                 # body is then kept raw, with the reason.  The vmdesc is the stream's own

@@ -322,7 +322,10 @@ class Description:
 
     def layouts(self) -> Sequence["Description"]:
         """This description, then its alternatives: the order a reader tries them in (built as reached)."""
-        return (self,) if not self.alternatives else _Layouts(self)
+        alternatives = self.alternatives
+        if not alternatives:
+            return (self,)
+        return LazyLayouts(1 + len(alternatives), lambda i: self if i == 0 else alternatives[i - 1])
 
     @property
     def vmsd_name(self) -> str:
@@ -371,23 +374,3 @@ class LazyLayouts(Sequence["Description"]):
         if made is None:
             made = self._made[index] = self._make(range(len(self))[index])
         return made
-
-
-class _Layouts(Sequence["Description"]):
-    """A description followed by its alternatives, without building the lazy ones."""
-
-    def __init__(self, first: "Description") -> None:
-        self._first = first
-
-    def __len__(self) -> int:
-        return 1 + len(self._first.alternatives)
-
-    @overload
-    def __getitem__(self, index: int) -> "Description": ...
-    @overload
-    def __getitem__(self, index: slice) -> list["Description"]: ...
-    def __getitem__(self, index: int | slice) -> "Description | list[Description]":
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        position = range(len(self))[index]
-        return self._first if position == 0 else self._first.alternatives[position - 1]

@@ -26,7 +26,8 @@ from tests.support.paths import ROOT as _ROOT
 ROOT = _ROOT
 PACKAGES = ("vmstate", "devices", "streams")
 #: the application layer: modules and subpackages of vmstate that sit on top of everything
-APPLICATION = ("vmstate.cli", "vmstate.cli_support", "vmstate.compat", "vmstate.diff", "vmstate.dump", "vmstate.edit")
+APPLICATION = ("vmstate.cli", "vmstate.cli_support", "vmstate.compat", "vmstate.diff", "vmstate.dump", "vmstate.edit",
+               "vmstate.preflight")
 #: the stream model: the one part of streams that devices may use
 STREAM_MODEL = ("streams.records",)
 

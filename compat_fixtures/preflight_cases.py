@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Regenerate the pre-flight corpus: real streams, destinations, and what real QEMU did with each pair.
+
+Every case is a stream (a paused VM saved by QEMU 7.2 or 10.0, sometimes
+edited) and a destination command line (QEMU version + options).  The
+outcome is measured: the destination is started with ``-incoming defer``,
+``migrate-incoming`` over QMP, and ``query-migrate`` polled until it says
+completed or failed (QEMU exiting counts as failed); its stderr lines are
+kept, less warnings.  Each destination's profile is learned once
+(``vmstate.preflight.learn``) and committed, so the prediction test runs
+without QEMU; another test learns them again and compares.
+
+    python3 compat_fixtures/preflight_cases.py [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import lzma
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import attrs
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "preflight"
+if __name__ == "__main__":  # run as a script: the project root makes compat_fixtures and vmstate importable
+    sys.path.insert(0, str(HERE.parent))
+
+from compat_fixtures.generate import run_vm  # noqa: E402
+from compat_fixtures.qemu_versions import qemu  # noqa: E402
+
+X86 = "qemu-system-x86_64"
+TIMEOUT_S = 60
+BASE = ("-nodefaults", "-m", "16")
+NET_RNG = (*BASE, "-device", "virtio-net-pci", "-device", "virtio-rng-pci")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A stream: QEMU ``version`` saving a paused VM of ``machine`` with ``args``.
+
+    Or, with ``base``, the stream of that name edited: ``edit`` = (idstr, version) makes that section's
+    header say another version, its body unchanged (``edited``; the tests derive it the same way).
+    """
+
+    name: str
+    version: str
+    machine: str
+    args: tuple[str, ...]
+    base: str | None = None
+    edit: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    version: str
+    machine: str
+    args: tuple[str, ...]
+
+    def argv(self) -> list[str]:
+        return [*qemu(self.version).command(X86), "-M", self.machine, *self.args]
+
+    def recorded_argv(self) -> list[str]:
+        """The command line as the corpus records it: no private prefix path."""
+        return [f"qemu-{self.version}/{X86}", "-M", self.machine, *self.args]
+
+
+SOURCES = [
+    Source("pc-7.2-net-rng", "7.2", "pc-i440fx-7.2", NET_RNG),
+    Source("pc-10.0-net-rng", "10.0", "pc-i440fx-10.0", NET_RNG),
+    Source("pc-7.2-on-10.0-net-rng", "10.0", "pc-i440fx-7.2", NET_RNG),
+    Source("pc-7.2-net-rng-rng-v2", "7.2", "pc-i440fx-7.2", NET_RNG, base="pc-7.2-net-rng",
+           edit=("0000:00:03.0/virtio-rng", 2)),
+    Source("pc-7.2-net-rng-fdc-v0", "7.2", "pc-i440fx-7.2", NET_RNG, base="pc-7.2-net-rng",
+           edit=("fdc", 0)),
+]
+
+DESTINATIONS = [
+    Destination("7.2-pc-7.2-net-rng", "7.2", "pc-i440fx-7.2", NET_RNG),
+    Destination("10.0-pc-7.2-net-rng", "10.0", "pc-i440fx-7.2", NET_RNG),
+    Destination("10.0-pc-10.0-net-rng", "10.0", "pc-i440fx-10.0", NET_RNG),
+    Destination("7.2-pc-7.2-net-rng-32m", "7.2", "pc-i440fx-7.2", ("-nodefaults", "-m", "32", *NET_RNG[3:])),
+    Destination("7.2-pc-7.2-net", "7.2", "pc-i440fx-7.2", (*BASE, "-device", "virtio-net-pci")),
+    Destination("7.2-pc-7.2-rng", "7.2", "pc-i440fx-7.2", (*BASE, "-device", "virtio-rng-pci")),
+    Destination("10.0-pc-7.2-net-rng-swapped", "10.0", "pc-i440fx-7.2",
+                (*BASE, "-device", "virtio-rng-pci", "-device", "virtio-net-pci")),
+]
+
+#: (source, destination) pairs measured
+CASES = [
+    ("pc-7.2-net-rng", "7.2-pc-7.2-net-rng"),
+    ("pc-7.2-net-rng", "10.0-pc-7.2-net-rng"),
+    ("pc-7.2-net-rng", "10.0-pc-10.0-net-rng"),
+    ("pc-7.2-net-rng", "7.2-pc-7.2-net-rng-32m"),
+    ("pc-7.2-net-rng", "7.2-pc-7.2-net"),
+    ("pc-7.2-net-rng", "7.2-pc-7.2-rng"),
+    ("pc-7.2-net-rng", "10.0-pc-7.2-net-rng-swapped"),
+    ("pc-10.0-net-rng", "10.0-pc-10.0-net-rng"),
+    ("pc-10.0-net-rng", "7.2-pc-7.2-net-rng"),
+    ("pc-7.2-on-10.0-net-rng", "7.2-pc-7.2-net-rng"),
+    ("pc-7.2-on-10.0-net-rng", "10.0-pc-7.2-net-rng"),
+    ("pc-7.2-net-rng-rng-v2", "7.2-pc-7.2-net-rng"),
+    ("pc-7.2-net-rng-rng-v2", "10.0-pc-7.2-net-rng"),
+    ("pc-7.2-net-rng-fdc-v0", "7.2-pc-7.2-net-rng"),
+    ("pc-7.2-net-rng-fdc-v0", "10.0-pc-7.2-net-rng"),
+]
+
+
+def edited(data: bytes, idstr: str, version: int) -> bytes:
+    """``data`` with the section header of ``idstr`` saying ``version``."""
+    import io
+
+    from streams.qemu import SectionHeader, StreamReader, encode_record
+
+    out = io.BytesIO()
+    for record in StreamReader(io.BytesIO(data)):
+        if isinstance(record, SectionHeader) and record.idstr == idstr:
+            record = attrs.evolve(record, version=version)
+        out.write(encode_record(record))
+    return out.getvalue()
+
+
+def make_source(source: Source, work: Path, made: dict[str, bytes]) -> bytes:
+    if source.base is not None and source.edit is not None:
+        return edited(made[source.base], *source.edit)
+    target = work / f"{source.name}.mig"
+    run_vm([*qemu(source.version).command(X86), "-M", source.machine, "-S", "-nographic", *source.args,
+            "-monitor", "stdio"], target)
+    return target.read_bytes()
+
+
+_PREFIX = re.compile(r"^qemu-system-[a-z0-9_]+: ")
+
+
+def measure(destination: Destination, stream: Path, work: Path) -> dict[str, Any]:
+    """Load ``stream`` into ``destination`` over QMP: completed or failed, and QEMU's error lines."""
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+
+    sock = work / f"qmp-{time.monotonic_ns()}.sock"
+    err_path = work / "stderr.txt"
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen([*destination.argv(), "-S", "-display", "none", "-incoming", "defer",
+                                 "-qmp", f"unix:{sock},server=on,wait=off"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    status = "failed"
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"destination did not start: {err_path.read_text()}")
+            time.sleep(0.05)
+        qmp = QEMUMonitorProtocol(str(sock))
+        qmp.connect()
+        try:
+            qmp.cmd_obj({"execute": "migrate-incoming", "arguments": {"uri": f"exec:cat {stream}"}})
+            while time.monotonic() < deadline:
+                status = qmp.cmd_obj({"execute": "query-migrate"})["return"].get("status", "none")
+                if status in ("completed", "failed"):
+                    break
+                time.sleep(0.1)
+        except Exception:  # QEMU exits when a load fails: the connection goes
+            status = "failed"
+        finally:
+            with contextlib.suppress(Exception):
+                qmp.close()
+    finally:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=2)
+        proc.kill()
+        proc.wait()
+    lines = [_PREFIX.sub("", line) for line in err_path.read_text(errors="replace").splitlines()]
+    return {"status": status, "qemu_lines": [line for line in lines if line and not line.startswith("warning:")
+                                             and "terminating on signal" not in line]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.parse_args(argv)
+    from vmstate.preflight.learn import learn_profile
+
+    streams_dir, profiles_dir = OUT / "streams", OUT / "profiles"
+    streams_dir.mkdir(parents=True, exist_ok=True)
+    profiles_dir.mkdir(parents=True, exist_ok=True)
+    sources = {s.name: s for s in SOURCES}
+    destinations = {d.name: d for d in DESTINATIONS}
+    with tempfile.TemporaryDirectory() as work_name:
+        work = Path(work_name)
+        plain: dict[str, Path] = {}
+        made: dict[str, bytes] = {}
+        for source in SOURCES:
+            data = made[source.name] = make_source(source, work, made)
+            plain[source.name] = work / f"{source.name}.plain.mig"
+            plain[source.name].write_bytes(data)
+            if source.base is None:  # edited streams are derived from their base again by the tests
+                (streams_dir / f"{source.name}.mig.xz").write_bytes(lzma.compress(data, preset=9))
+            print(f"stream {source.name}: {len(data)} bytes", file=sys.stderr)
+        for destination in DESTINATIONS:
+            profile = learn_profile(qemu(destination.version).command(X86), ["-M", destination.machine, *destination.args])
+            profile = attrs.evolve(profile, argv=tuple(destination.recorded_argv()))
+            (profiles_dir / f"{destination.name}.json").write_text(
+                json.dumps(profile.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            print(f"profile {destination.name}: {len(profile.sections)} sections", file=sys.stderr)
+        cases = []
+        for source_name, destination_name in CASES:
+            source, destination = sources[source_name], destinations[destination_name]
+            outcome = measure(destination, plain[source_name], work)
+            cases.append({
+                "name": f"{source_name}--into--{destination_name}",
+                "stream": f"streams/{source.base or source_name}.mig.xz",
+                "stream_sha256": hashlib.sha256(plain[source_name].read_bytes()).hexdigest(),
+                "source": {"qemu": source.version, "machine": source.machine, "args": list(source.args),
+                           "edit": None if source.edit is None else {"section": source.edit[0], "version": source.edit[1]}},
+                "stream_name": source_name,
+                "destination": destination_name,
+                "destination_argv": destination.recorded_argv(),
+                **outcome,
+            })
+            print(f"case {cases[-1]['name']}: {outcome['status']}", file=sys.stderr)
+    (OUT / "cases.json").write_text(json.dumps({"cases": cases}, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""Learn a destination's profile by running it: paused, no guest, driven over QMP.
+
+Two runs of the destination command line as the user gives it:
+
+1. with ``-S`` and a QMP socket: ``query-version``, ``info ramblock`` (used
+   and maximum length of every RAM block), then a migration of the paused VM
+   into a temporary file, whose section headers, configuration and vmdesc
+   say which sections and instances the destination has, at which versions,
+   through which vmsds;
+2. with ``-dump-vmstate``: the version window and subsections of each of
+   those vmsds.
+
+Nothing is guessed: a destination that does not start, migrate or dump is a
+``DestinationError`` with what it printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from streams import records
+from streams.qemu import StreamReader
+
+from ..errors import VMStateError
+from .profile import Profile, RamSlot, SectionSlot, VmsdShape
+
+__all__ = ["DestinationError", "learn_profile"]
+
+_TIMEOUT_S = 60.0
+#: ``info ramblock`` rows: name, page size, offset, used, total (10.0 adds the host address and ro/rw)
+_RAMBLOCK_ROW = re.compile(r"^\s*(\S.*?)\s+\d+ [KMG]iB\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)(?:\s.*)?$")
+
+
+class DestinationError(VMStateError):
+    """The destination QEMU could not be run, queried or migrated."""
+
+
+def learn_profile(command: Sequence[str], qemu_args: Sequence[str], *, timeout: float = _TIMEOUT_S) -> Profile:
+    """Run ``command + qemu_args`` (paused) and learn what it expects of an incoming stream."""
+    argv = [*command, *qemu_args]
+    with tempfile.TemporaryDirectory(prefix="vmstate-preflight-") as work_name:
+        work = Path(work_name)
+        version, ram, own_stream = _run_paused(argv, work, timeout)
+        sections, machine, vmsd_names = _sections_of(own_stream)
+        dump = _dump_vmstate(argv, work, timeout)
+    return Profile(qemu=version, argv=tuple(argv), machine=machine, sections=sections, ram=ram,
+                   vmsds={name: dump[name] for name in sorted(vmsd_names) if name in dump})
+
+
+@contextlib.contextmanager
+def _qemu(argv: list[str], work: Path, timeout: float) -> Iterator[Any]:
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+
+    sock = work / "qmp.sock"
+    display = [] if {"-nographic", "-display"} & set(argv) else ["-display", "none"]
+    try:
+        proc = subprocess.Popen([*argv, "-S", *display, "-qmp", f"unix:{sock},server=on,wait=off"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as error:
+        raise DestinationError(f"cannot run the destination {argv[0]!r}: {error.strerror or error}") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise DestinationError(f"the destination did not start: {_stderr(proc)}")
+            time.sleep(0.05)
+        qmp = QEMUMonitorProtocol(str(sock))
+        qmp.connect()
+        try:
+            yield qmp
+        finally:
+            with contextlib.suppress(Exception):
+                qmp.close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _stderr(proc: subprocess.Popen[bytes]) -> str:
+    with contextlib.suppress(Exception):
+        proc.kill()
+        _, err = proc.communicate(timeout=5)
+        lines = [line for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
+        return " | ".join(lines[-3:]) or "(nothing on stderr)"
+    return "(no stderr)"
+
+
+def _command(qmp: Any, execute: str, **arguments: Any) -> Any:
+    reply = qmp.cmd_obj({"execute": execute, "arguments": arguments} if arguments else {"execute": execute})
+    if "error" in reply:
+        raise DestinationError(f"the destination refused {execute}: {reply['error'].get('desc')}")
+    return reply["return"]
+
+
+def _run_paused(argv: list[str], work: Path, timeout: float) -> tuple[str, tuple[RamSlot, ...], Path]:
+    target = work / "destination.mig"
+    with _qemu(argv, work, timeout) as qmp:
+        version = _command(qmp, "query-version")
+        line = f"QEMU {version['qemu']['major']}.{version['qemu']['minor']}.{version['qemu']['micro']}"
+        if version.get("package"):
+            line += f" ({version['package'].strip()})"
+        ram = parse_ramblocks(_command(qmp, "human-monitor-command", **{"command-line": "info ramblock"}))
+        _command(qmp, "migrate", uri=f"exec:cat > {_shell_quote(str(target))}")
+        deadline = time.monotonic() + timeout
+        while True:
+            status = _command(qmp, "query-migrate").get("status")
+            if status == "completed":
+                break
+            if status == "failed" or time.monotonic() > deadline:
+                raise DestinationError(f"the destination could not save its own state (migration {status})")
+            time.sleep(0.05)
+    return line, ram, target
+
+
+def _shell_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def parse_ramblocks(text: str) -> tuple[RamSlot, ...]:
+    """The rows of HMP ``info ramblock``: name, used and maximum length."""
+    slots = []
+    for line in text.splitlines():
+        match = _RAMBLOCK_ROW.match(line)
+        if match:
+            slots.append(RamSlot(match.group(1), int(match.group(2), 16), int(match.group(3), 16)))
+    if not slots:
+        raise DestinationError("the destination's 'info ramblock' listed no RAM block")
+    return tuple(slots)
+
+
+def _sections_of(stream: Path) -> tuple[tuple[SectionSlot, ...], str | None, set[str]]:
+    """The destination's own stream: its sections (idstr, instance, version, vmsd), machine, vmsd names."""
+    slots: list[SectionSlot] = []
+    machine = None
+    with open(stream, "rb") as source:
+        reader = StreamReader(source)
+        vmsd_of = {(d.get("name"), d.get("instance_id")): d.get("vmsd_name")
+                   for d in (reader.vmdesc or {}).get("devices", []) if isinstance(d, dict)}
+        for record in reader:
+            match record:
+                case records.Configuration():
+                    machine = record.machine
+                case records.SectionHeader(idstr=str() as idstr, instance_id=int() as instance, version=int() as version):
+                    vmsd = vmsd_of.get((idstr, instance))
+                    slots.append(SectionSlot(idstr, instance, version, vmsd if isinstance(vmsd, str) else None))
+    return tuple(slots), machine, {s.vmsd_name for s in slots if s.vmsd_name is not None}
+
+
+def _dump_vmstate(argv: list[str], work: Path, timeout: float) -> dict[str, VmsdShape]:
+    """vmsd name -> shape, from the destination's ``-dump-vmstate``."""
+    from ..compat._json_input import load_json
+    from ..compat.errors import SchemaFormatError
+    from ..compat.sources import qemu_from_json
+
+    target = work / "dump-vmstate.json"
+    try:
+        run = subprocess.run([*argv, "-dump-vmstate", str(target)], stdin=subprocess.DEVNULL,
+                             capture_output=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise DestinationError(f"the destination's -dump-vmstate failed: {error}") from None
+    if run.returncode != 0 or not target.is_file():
+        lines = run.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise DestinationError(f"the destination's -dump-vmstate failed (exit {run.returncode}): {' | '.join(lines)}")
+    try:
+        schema = qemu_from_json(load_json(target), "-dump-vmstate")
+    except SchemaFormatError as error:
+        raise DestinationError(f"the destination's -dump-vmstate is not what QEMU writes: {error}") from None
+    shapes: dict[str, VmsdShape] = {}
+    for node in schema.sections.values():
+        shapes.setdefault(node.name, shape_of(node))
+    return shapes
+
+
+def shape_of(node: Any) -> VmsdShape:
+    """A ``vmstate.compat.model.VmsdNode`` reduced to what loading checks."""
+    return VmsdShape(
+        node.name, node.version, node.minimum_version,
+        {sub.name: shape_of(sub) for sub in node.subsections},
+        {field.name: shape_of(field.struct) for field in node.fields if field.struct is not None},
+    )

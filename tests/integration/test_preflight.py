@@ -36,7 +36,7 @@ def stream_bytes(case_name: str) -> bytes:
     case = next(c for c in CASES if c["name"] == case_name)
     data = lzma.decompress((CORPUS / case["stream"]).read_bytes())
     edit = case["source"]["edit"]
-    return data if edit is None else edited(data, edit["section"], edit["version"])
+    return data if edit is None else edited(data, edit)
 
 
 def profile_of(destination: str) -> Profile:
@@ -92,6 +92,7 @@ def test_a_profile_learned_again_from_qemu_is_the_committed_one(destination: Any
     assert learned.sections == committed.sections
     assert learned.ram == committed.ram
     assert learned.vmsds == committed.vmsds
+    assert learned.virtio == committed.virtio and learned.virtio  # offered features, vectors, vnet header
     assert learned.qemu.startswith(f"QEMU {destination.version}.")
 
 
@@ -165,3 +166,16 @@ def test_info_ramblock_of_both_versions_parses() -> None:
         ("pc.ram", 0x1000000, 0x1000000, False), ("/rom@etc/acpi/tables", 0x20000, 0x200000, True)]
     assert [(r.name, r.resizeable) for r in parse_ramblocks(ten)] == [
         ("pc.ram", False), ("0000:00:02.0/virtio-net-pci.rom", False)]
+
+
+def test_feature_names_decode_to_the_bits_qemu_refuses_with() -> None:
+    """QEMU 7.2 printed "Allowed features: 0x10179bf8064" for this virtio-net: our table gives the same bits."""
+    from vmstate.preflight.feature_names import feature_mask
+
+    offered = ["VIRTIO_RING_F_EVENT_IDX", "VIRTIO_RING_F_INDIRECT_DESC", "VIRTIO_F_VERSION_1", "VIRTIO_F_ANY_LAYOUT",
+               "VIRTIO_F_NOTIFY_ON_EMPTY", "VIRTIO_F_RING_RESET", "VHOST_USER_F_PROTOCOL_FEATURES",
+               "VIRTIO_NET_F_GSO", "VIRTIO_NET_F_CTRL_MAC_ADDR", "VIRTIO_NET_F_GUEST_ANNOUNCE",
+               "VIRTIO_NET_F_CTRL_RX_EXTRA", "VIRTIO_NET_F_CTRL_VLAN", "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_VQ",
+               "VIRTIO_NET_F_STATUS", "VIRTIO_NET_F_MRG_RXBUF", "VIRTIO_NET_F_MAC", "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS"]
+    assert feature_mask(f"{name}: some words" for name in offered) == 0x10179BF8064
+    assert feature_mask(["VIRTIO_NET_F_MAC: x", "VIRTIO_FUTURE_F_THING: not known"]) is None

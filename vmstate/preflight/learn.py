@@ -25,11 +25,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from streams import records
 from streams.qemu import StreamReader
 
+from ..description import Record
+
 from ..errors import VMStateError
-from .profile import Profile, RamSlot, SectionSlot, VmsdShape
+from .feature_names import feature_mask
+from .profile import Profile, RamSlot, SectionSlot, VirtioSlot, VmsdShape
 
 __all__ = ["DestinationError", "learn_profile"]
 
@@ -47,11 +52,13 @@ def learn_profile(command: Sequence[str], qemu_args: Sequence[str], *, timeout: 
     argv = [*command, *qemu_args]
     with tempfile.TemporaryDirectory(prefix="vmstate-preflight-") as work_name:
         work = Path(work_name)
-        version, ram, own_stream = _run_paused(argv, work, timeout)
-        sections, machine, vmsd_names = _sections_of(own_stream)
+        version, ram, offered, own_stream = _run_paused(argv, work, timeout)
+        sections, machine, vmsd_names, virtio = _sections_of(own_stream)
         dump = _dump_vmstate(argv, work, timeout)
+    for idstr, features in _features_by_idstr(offered, virtio).items():
+        virtio[idstr] = attrs.evolve(virtio[idstr], host_features=features)
     return Profile(qemu=version, argv=tuple(argv), machine=machine, sections=sections, ram=ram,
-                   vmsds={name: dump[name] for name in sorted(vmsd_names) if name in dump})
+                   vmsds={name: dump[name] for name in sorted(vmsd_names) if name in dump}, virtio=virtio)
 
 
 @contextlib.contextmanager
@@ -99,7 +106,12 @@ def _command(qmp: Any, execute: str, **arguments: Any) -> Any:
     return reply["return"]
 
 
-def _run_paused(argv: list[str], work: Path, timeout: float) -> tuple[str, tuple[RamSlot, ...], Path]:
+#: a virtio device as ``x-query-virtio`` knows it: its name, the PCI devfn of its proxy (None off PCI
+#: or off the root bus) and the features it offers (None when a name is not in ``feature_names``)
+_Offered = tuple[str, int | None, int | None]
+
+
+def _run_paused(argv: list[str], work: Path, timeout: float) -> tuple[str, tuple[RamSlot, ...], list[_Offered], Path]:
     target = work / "destination.mig"
     with _qemu(argv, work, timeout) as qmp:
         version = _command(qmp, "query-version")
@@ -107,6 +119,7 @@ def _run_paused(argv: list[str], work: Path, timeout: float) -> tuple[str, tuple
         if version.get("package"):
             line += f" ({version['package'].strip()})"
         ram = parse_ramblocks(_command(qmp, "human-monitor-command", **{"command-line": "info ramblock"}))
+        offered = _offered_features(qmp)
         _command(qmp, "migrate", uri=f"exec:cat > {_shell_quote(str(target))}")
         deadline = time.monotonic() + timeout
         while True:
@@ -116,7 +129,41 @@ def _run_paused(argv: list[str], work: Path, timeout: float) -> tuple[str, tuple
             if status == "failed" or time.monotonic() > deadline:
                 raise DestinationError(f"the destination could not save its own state (migration {status})")
             time.sleep(0.05)
-    return line, ram, target
+    return line, ram, offered, target
+
+
+def _offered_features(qmp: Any) -> list[_Offered]:
+    """Every virtio device's offered features (``x-query-virtio-status``) and where its PCI proxy sits."""
+    offered: list[_Offered] = []
+    for entry in _command(qmp, "x-query-virtio"):
+        status = _command(qmp, "x-query-virtio-status", path=entry["path"])
+        host = status.get("host-features", {})
+        named = feature_mask([*host.get("transports", []), *host.get("dev-features", [])])
+        features = None if named is None else named | int(host.get("unknown-dev-features", 0))
+        proxy = entry["path"].rsplit("/", 1)[0]
+        devfn = None
+        bus = qmp.cmd_obj({"execute": "qom-get", "arguments": {"path": proxy, "property": "parent_bus"}})
+        addr = qmp.cmd_obj({"execute": "qom-get", "arguments": {"path": proxy, "property": "addr"}})
+        if str(bus.get("return", "")).endswith("/pci.0") and isinstance(addr.get("return"), int):
+            devfn = addr["return"]
+        offered.append((str(entry["name"]), devfn, features))
+    return offered
+
+
+def _features_by_idstr(offered: list[_Offered], virtio: dict[str, VirtioSlot]) -> dict[str, int]:
+    """Match each offered-features entry to a virtio section: by PCI address, else by a unique device name."""
+    found: dict[str, int] = {}
+    for name, devfn, features in offered:
+        if features is None:
+            continue
+        if devfn is not None:
+            prefix = f"0000:00:{devfn >> 3:02x}.{devfn & 7}/"
+            matches = [idstr for idstr in virtio if idstr.startswith(prefix)]
+        else:
+            matches = [idstr for idstr in virtio if idstr.rsplit("/", 1)[-1] == name]
+        if len(matches) == 1:
+            found[matches[0]] = features
+    return found
 
 
 def _shell_quote(text: str) -> str:
@@ -135,12 +182,15 @@ def parse_ramblocks(text: str) -> tuple[RamSlot, ...]:
     return tuple(slots)
 
 
-def _sections_of(stream: Path) -> tuple[tuple[SectionSlot, ...], str | None, set[str]]:
-    """The destination's own stream: its sections (idstr, instance, version, vmsd), machine, vmsd names."""
+def _sections_of(stream: Path) -> tuple[tuple[SectionSlot, ...], str | None, set[str], dict[str, VirtioSlot]]:
+    """The destination's own stream: its sections (idstr, instance, version, vmsd), machine, vmsd names, virtio."""
+    from devices import DEFAULT_REGISTRY
+
     slots: list[SectionSlot] = []
+    virtio: dict[str, VirtioSlot] = {}
     machine = None
     with open(stream, "rb") as source:
-        reader = StreamReader(source)
+        reader = StreamReader(source, descriptions=DEFAULT_REGISTRY)
         vmsd_of = {(d.get("name"), d.get("instance_id")): d.get("vmsd_name")
                    for d in (reader.vmdesc or {}).get("devices", []) if isinstance(d, dict)}
         for record in reader:
@@ -150,7 +200,19 @@ def _sections_of(stream: Path) -> tuple[tuple[SectionSlot, ...], str | None, set
                 case records.SectionHeader(idstr=str() as idstr, instance_id=int() as instance, version=int() as version):
                     vmsd = vmsd_of.get((idstr, instance))
                     slots.append(SectionSlot(idstr, instance, version, vmsd if isinstance(vmsd, str) else None))
-    return tuple(slots), machine, {s.vmsd_name for s in slots if s.vmsd_name is not None}
+                case records.DeviceState(record=Record(fields={"virtio": Record() as state})):
+                    virtio[record.idstr] = _virtio_slot(state)
+    return tuple(slots), machine, {s.vmsd_name for s in slots if s.vmsd_name is not None}, virtio
+
+
+def _virtio_slot(state: Record) -> VirtioSlot:
+    """MSI-X vectors and the vnet header of one of the destination's own virtio sections."""
+    transport = state.fields.get("transport")
+    table = transport.fields.get("msix_table") if isinstance(transport, Record) else None
+    vectors = len(table) // 16 if isinstance(table, (bytes, bytearray)) else None
+    device = state.fields.get("device")
+    vnet = device.fields.get("has_vnet_hdr") if isinstance(device, Record) else None
+    return VirtioSlot(vectors=vectors, has_vnet_hdr=None if vnet is None else bool(vnet))
 
 
 def _dump_vmstate(argv: list[str], work: Path, timeout: float) -> dict[str, VmsdShape]:

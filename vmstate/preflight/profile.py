@@ -18,7 +18,7 @@ import attrs
 
 from ..errors import VMStateError
 
-__all__ = ["PROFILE_FORMAT", "Profile", "ProfileError", "RamSlot", "SectionSlot", "VmsdShape"]
+__all__ = ["PROFILE_FORMAT", "Profile", "ProfileError", "RamSlot", "SectionSlot", "VirtioSlot", "VmsdShape"]
 
 PROFILE_FORMAT = "vmstate-forge preflight profile"
 PROFILE_VERSION = 1
@@ -60,6 +60,18 @@ class RamSlot:
 
 
 @attrs.frozen
+class VirtioSlot:
+    """What a destination's virtio device accepts; None where the destination did not tell."""
+
+    #: the features it offers (``vdev->host_features``, from ``x-query-virtio-status``)
+    host_features: int | None = None
+    #: its MSI-X vectors (the MSI-X table of its own stream); None without MSI-X (virtio-mmio)
+    vectors: int | None = None
+    #: virtio-net: whether its backend has a vnet header (``has_vnet_hdr`` of its own stream)
+    has_vnet_hdr: bool | None = None
+
+
+@attrs.frozen
 class VmsdShape:
     """A vmsd as far as loading cares: its version window, its subsections and its nested structs."""
 
@@ -89,6 +101,8 @@ class Profile:
     sections: tuple[SectionSlot, ...]
     ram: tuple[RamSlot, ...]
     vmsds: dict[str, VmsdShape]
+    #: virtio sections by idstr
+    virtio: dict[str, VirtioSlot] = attrs.field(factory=dict)
 
     def section(self, idstr: str, instance_id: int) -> SectionSlot | None:
         """QEMU's ``find_se``: the section loading (idstr, instance), if the destination has it."""
@@ -112,6 +126,7 @@ class Profile:
             "sections": [attrs.asdict(s) for s in self.sections],
             "ram": [attrs.asdict(r) for r in self.ram],
             "vmsds": {k: v.to_json() for k, v in self.vmsds.items()},
+            "virtio": {k: attrs.asdict(v) for k, v in self.virtio.items()},
         }
 
     @classmethod
@@ -134,6 +149,8 @@ class Profile:
             ram=tuple(_ram(r, f"{label}: ram[{i}]") for i, r in enumerate(_list(top.get("ram"), f"{label}: ram"))),
             vmsds={_text(k, f"{label}: vmsds key"): _vmsd(v, f"{label}: vmsds.{k}")
                    for k, v in _object(top.get("vmsds"), f"{label}: vmsds").items()},
+            virtio={_text(k, f"{label}: virtio key"): _virtio(v, f"{label}: virtio.{k}")
+                    for k, v in _object(top.get("virtio"), f"{label}: virtio").items()},
         )
 
     @classmethod
@@ -186,6 +203,19 @@ def _ram(value: Any, where: str) -> RamSlot:
     return RamSlot(_text(entry.get("name"), f"{where}.name"),
                    _int(entry.get("used_length"), f"{where}.used_length", _U64),
                    _int(entry.get("max_length"), f"{where}.max_length", _U64))
+
+
+def _optional(value: Any, where: str, limit: int) -> int | None:
+    return None if value is None else _int(value, where, limit)
+
+
+def _virtio(value: Any, where: str) -> VirtioSlot:
+    entry = _object(value, where)
+    vnet = entry.get("has_vnet_hdr")
+    if vnet is not None and not isinstance(vnet, bool):
+        raise ProfileError(f"{where}.has_vnet_hdr: is not true, false or null")
+    return VirtioSlot(_optional(entry.get("host_features"), f"{where}.host_features", _U64),
+                      _optional(entry.get("vectors"), f"{where}.vectors", 1 << 16), vnet)
 
 
 def _vmsd(value: Any, where: str) -> VmsdShape:

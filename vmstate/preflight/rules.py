@@ -21,11 +21,14 @@ import attrs
 from streams import records
 from streams.qemu import StreamReader
 
-from .profile import Profile, VmsdShape
+from ..description import Record
+from .profile import Profile, VirtioSlot, VmsdShape
 
 __all__ = ["Refusal", "Verdict", "predict"]
 
 _EINVAL = "Invalid argument"
+_EPERM = "Operation not permitted"  # virtio_load's -1
+_NO_VECTOR = 0xFFFF
 _ENOENT = "No such file or directory"
 
 
@@ -82,7 +85,7 @@ def predict(source: BinaryIO, profile: Profile, *, descriptions: Any = None) -> 
     sections = ram_blocks = 0
     undescribed: set[str] = set()  # sections whose vmsd the destination's -dump-vmstate does not list
     configuration_seen = False
-    offset = 0
+    offset = header_offset = 0
     for record in reader:
         match record:
             case records.Configuration():
@@ -100,6 +103,14 @@ def predict(source: BinaryIO, profile: Profile, *, descriptions: Any = None) -> 
                 if slot is not None and slot.vmsd_name is not None and slot.vmsd_name not in profile.vmsds:
                     undescribed.add(slot.vmsd_name)
                 refusals.extend(_section(idstr, instance, version, offset, profile, vmdesc))
+                header_offset = offset
+            case records.DeviceState(record=Record(fields={"virtio": Record() as state})):
+                slot = profile.section(record.idstr, record.instance_id)
+                if slot is not None and record.idstr in profile.virtio:
+                    refusals.extend(_virtio(state, record.idstr, record.instance_id, slot.vmsd_name or "?",
+                                            profile.virtio[record.idstr], header_offset))
+                elif slot is not None:
+                    unchecked.append(f"{record.idstr}: the destination told nothing of this virtio device")
             case records.RamBlockList():
                 ram_blocks += len(record.blocks)
                 refusals.extend(_ram_blocks(record, offset, profile))
@@ -172,6 +183,51 @@ def _unknown_subsections(entry: dict[str, Any], shape: VmsdShape, path: str) -> 
         nested = shape.structs.get(str(field.get("name")))
         if nested is not None:
             yield from _unknown_subsections(field["struct"], nested, f"{path}{field.get('name')}.")
+
+
+def _virtio(state: Record, idstr: str, instance: int, vmsd: str, slot: VirtioSlot, offset: int) -> Iterator[Refusal]:
+    """hw/virtio/virtio.c ``virtio_load`` and the transport's vector loads, in QEMU's order."""
+    tail = (f"Failed to load {vmsd}:virtio", _device_error(instance, idstr))
+
+    def refusal(rule: str, first: tuple[str, ...], error: str, path: str, fix: str) -> Refusal:
+        return Refusal(rule, (*first, *tail, _failed(error)), offset, idstr, path, fix)
+
+    transport = state.fields.get("transport")
+    config_vector = transport.fields.get("config_vector") if isinstance(transport, Record) else None
+    if _vector_refused(config_vector, slot):
+        yield refusal("msix-vector", (), _EINVAL, "virtio.transport.config_vector",
+                      f"a destination device with more than {config_vector} MSI-X vectors (-device ...,vectors=N)")
+        return
+    for index, queue in enumerate(state.fields.get("vq", [])):
+        fields = queue.fields if isinstance(queue, Record) else {}
+        desc, last = fields.get("desc"), fields.get("last_avail_idx")
+        if desc == 0 and last:
+            yield refusal("virtqueue-index", (f"VQ {index} address 0x0 inconsistent with Host index {last:#x}",), _EPERM,
+                          f"virtio.vq[{index}].last_avail_idx", "a last_avail_idx of 0 for a queue the guest never set up")
+            return
+        if _vector_refused(fields.get("vector"), slot):
+            yield refusal("msix-vector", (), _EINVAL, f"virtio.vq[{index}].vector",
+                          f"a destination device with more than {fields.get('vector')} MSI-X vectors "
+                          "(-device ...,vectors=N)")
+            return
+    device = state.fields.get("device")
+    if isinstance(device, Record) and device.fields.get("has_vnet_hdr") and slot.has_vnet_hdr is False:
+        yield refusal("vnet-hdr", ("virtio-net: saved image requires vnet_hdr=on", "Failed to load virtio-net-device:tmp"),
+                      _EINVAL, "virtio.device.has_vnet_hdr",
+                      "a destination netdev with a vnet header (tap,vnet_hdr=on), as the source had")
+        return
+    sub = state.subsections.get("virtio/64bit_features")
+    guest = sub.fields.get("guest_features") if sub is not None else state.fields.get("guest_features_lo")
+    if isinstance(guest, int) and slot.host_features is not None and guest & ~slot.host_features:
+        extra = guest & ~slot.host_features
+        yield refusal("features", (f"Features {guest:#x} unsupported. Allowed features: {slot.host_features:#x}",),
+                      _EPERM, "virtio.guest_features",
+                      f"a destination device that offers features {extra:#x} (its properties, or a newer machine type)")
+
+
+def _vector_refused(vector: Any, slot: VirtioSlot) -> bool:
+    """msix_vector_use: a vector at or past the device's MSI-X table is refused."""
+    return isinstance(vector, int) and vector != _NO_VECTOR and slot.vectors is not None and vector >= slot.vectors
 
 
 def _ram_blocks(record: records.RamBlockList, offset: int, profile: Profile) -> Iterator[Refusal]:

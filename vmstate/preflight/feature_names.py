@@ -1,0 +1,68 @@
+"""Virtio feature bit numbers by the names QEMU's ``x-query-virtio-status`` prints.
+
+QEMU names each offered feature (``"VIRTIO_NET_F_MAC: Device has given MAC
+address"``) and gives the bits it cannot name as ``unknown-dev-features``.
+The numbers are the virtio specification's (1.2, and the Linux uapi headers
+that follow it).  A name not in this table makes the device's offered
+features unknown: the features rule is then not applied to it, and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["FEATURE_BITS", "feature_mask"]
+
+_TRANSPORT = {
+    "VIRTIO_F_NOTIFY_ON_EMPTY": 24, "VHOST_F_LOG_ALL": 26, "VIRTIO_F_ANY_LAYOUT": 27,
+    "VIRTIO_RING_F_INDIRECT_DESC": 28, "VIRTIO_RING_F_EVENT_IDX": 29, "VHOST_USER_F_PROTOCOL_FEATURES": 30,
+    "VIRTIO_F_BAD_FEATURE": 30, "VIRTIO_F_VERSION_1": 32, "VIRTIO_F_IOMMU_PLATFORM": 33,
+    "VIRTIO_F_ACCESS_PLATFORM": 33, "VIRTIO_F_RING_PACKED": 34, "VIRTIO_F_IN_ORDER": 35,
+    "VIRTIO_F_ORDER_PLATFORM": 36, "VIRTIO_F_SR_IOV": 37, "VIRTIO_F_NOTIFICATION_DATA": 38,
+    "VIRTIO_F_NOTIF_CONFIG_DATA": 39, "VIRTIO_F_RING_RESET": 40, "VIRTIO_F_ADMIN_VQ": 41,
+}
+_NET = {
+    "VIRTIO_NET_F_CSUM": 0, "VIRTIO_NET_F_GUEST_CSUM": 1, "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS": 2, "VIRTIO_NET_F_MTU": 3,
+    "VIRTIO_NET_F_MAC": 5, "VIRTIO_NET_F_GSO": 6, "VIRTIO_NET_F_GUEST_TSO4": 7, "VIRTIO_NET_F_GUEST_TSO6": 8,
+    "VIRTIO_NET_F_GUEST_ECN": 9, "VIRTIO_NET_F_GUEST_UFO": 10, "VIRTIO_NET_F_HOST_TSO4": 11,
+    "VIRTIO_NET_F_HOST_TSO6": 12, "VIRTIO_NET_F_HOST_ECN": 13, "VIRTIO_NET_F_HOST_UFO": 14,
+    "VIRTIO_NET_F_MRG_RXBUF": 15, "VIRTIO_NET_F_STATUS": 16, "VIRTIO_NET_F_CTRL_VQ": 17, "VIRTIO_NET_F_CTRL_RX": 18,
+    "VIRTIO_NET_F_CTRL_VLAN": 19, "VIRTIO_NET_F_CTRL_RX_EXTRA": 20, "VIRTIO_NET_F_GUEST_ANNOUNCE": 21,
+    "VIRTIO_NET_F_MQ": 22, "VIRTIO_NET_F_CTRL_MAC_ADDR": 23, "VIRTIO_NET_F_NOTF_COAL": 53,
+    "VIRTIO_NET_F_GUEST_USO4": 54, "VIRTIO_NET_F_GUEST_USO6": 55, "VIRTIO_NET_F_HOST_USO": 56,
+    "VIRTIO_NET_F_HASH_REPORT": 57, "VIRTIO_NET_F_GUEST_HDRLEN": 59, "VIRTIO_NET_F_RSS": 60,
+    "VIRTIO_NET_F_RSC_EXT": 61, "VIRTIO_NET_F_STANDBY": 62, "VIRTIO_NET_F_SPEED_DUPLEX": 63,
+}
+_BLK = {
+    "VIRTIO_BLK_F_BARRIER": 0, "VIRTIO_BLK_F_SIZE_MAX": 1, "VIRTIO_BLK_F_SEG_MAX": 2, "VIRTIO_BLK_F_GEOMETRY": 4,
+    "VIRTIO_BLK_F_RO": 5, "VIRTIO_BLK_F_BLK_SIZE": 6, "VIRTIO_BLK_F_SCSI": 7, "VIRTIO_BLK_F_FLUSH": 9,
+    "VIRTIO_BLK_F_TOPOLOGY": 10, "VIRTIO_BLK_F_CONFIG_WCE": 11, "VIRTIO_BLK_F_MQ": 12, "VIRTIO_BLK_F_DISCARD": 13,
+    "VIRTIO_BLK_F_WRITE_ZEROES": 14, "VIRTIO_BLK_F_LIFETIME": 15, "VIRTIO_BLK_F_SECURE_ERASE": 16,
+    "VIRTIO_BLK_F_ZONED": 17,
+}
+_OTHERS = {
+    "VIRTIO_CONSOLE_F_SIZE": 0, "VIRTIO_CONSOLE_F_MULTIPORT": 1, "VIRTIO_CONSOLE_F_EMERG_WRITE": 2,
+    "VIRTIO_BALLOON_F_MUST_TELL_HOST": 0, "VIRTIO_BALLOON_F_STATS_VQ": 1, "VIRTIO_BALLOON_F_DEFLATE_ON_OOM": 2,
+    "VIRTIO_BALLOON_F_FREE_PAGE_HINT": 3, "VIRTIO_BALLOON_F_PAGE_POISON": 4, "VIRTIO_BALLOON_F_REPORTING": 5,
+    "VIRTIO_SCSI_F_INOUT": 0, "VIRTIO_SCSI_F_HOTPLUG": 1, "VIRTIO_SCSI_F_CHANGE": 2, "VIRTIO_SCSI_F_T10_PI": 3,
+    "VIRTIO_GPU_F_VIRGL": 0, "VIRTIO_GPU_F_EDID": 1, "VIRTIO_GPU_F_RESOURCE_UUID": 2,
+    "VIRTIO_GPU_F_RESOURCE_BLOB": 3, "VIRTIO_GPU_F_CONTEXT_INIT": 4,
+    "VIRTIO_IOMMU_F_INPUT_RANGE": 0, "VIRTIO_IOMMU_F_DOMAIN_RANGE": 1, "VIRTIO_IOMMU_F_MAP_UNMAP": 2,
+    "VIRTIO_IOMMU_F_BYPASS": 3, "VIRTIO_IOMMU_F_PROBE": 4, "VIRTIO_IOMMU_F_MMIO": 5,
+    "VIRTIO_IOMMU_F_BYPASS_CONFIG": 6,
+    "VIRTIO_MEM_F_ACPI_PXM": 0, "VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE": 1, "VIRTIO_MEM_F_PERSISTENT_SUSPEND": 2,
+    "VIRTIO_9P_MOUNT_TAG": 0,
+}
+
+FEATURE_BITS: dict[str, int] = {**_TRANSPORT, **_NET, **_BLK, **_OTHERS}
+
+
+def feature_mask(descriptions: Iterable[str]) -> int | None:
+    """The bits of QEMU's feature descriptions (``"NAME: text"``); None if one is not known here."""
+    mask = 0
+    for text in descriptions:
+        bit = FEATURE_BITS.get(text.split(":", 1)[0].strip())
+        if bit is None:
+            return None
+        mask |= 1 << bit
+    return mask

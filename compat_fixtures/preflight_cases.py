@@ -107,6 +107,10 @@ DESTINATIONS = [
     Destination("7.2-pc-7.2-rng", "7.2", "pc-i440fx-7.2", (*BASE, "-device", "virtio-rng-pci")),
     Destination("10.0-pc-7.2-net-rng-swapped", "10.0", "pc-i440fx-7.2",
                 (*BASE, "-device", "virtio-rng-pci", "-device", "virtio-net-pci")),
+    Destination("7.2-pc-7.2-net-modern-rng", "7.2", "pc-i440fx-7.2",
+                (*BASE, "-device", "virtio-net-pci,disable-legacy=on", "-device", "virtio-rng-pci")),
+    Destination("10.0-pc-7.2-net-legacy-rng", "10.0", "pc-i440fx-7.2",
+                (*BASE, "-device", "virtio-net-pci,disable-modern=on", "-device", "virtio-rng-pci")),
 ]
 
 #: (source, destination) pairs measured
@@ -118,6 +122,8 @@ CASES = [
     ("pc-7.2-net-rng", "7.2-pc-7.2-net"),
     ("pc-7.2-net-rng", "7.2-pc-7.2-rng"),
     ("pc-7.2-net-rng", "10.0-pc-7.2-net-rng-swapped"),
+    ("pc-7.2-net-rng", "7.2-pc-7.2-net-modern-rng"),
+    ("pc-7.2-net-rng", "10.0-pc-7.2-net-legacy-rng"),
     ("pc-10.0-net-rng", "10.0-pc-10.0-net-rng"),
     ("pc-10.0-net-rng", "7.2-pc-7.2-net-rng"),
     ("pc-7.2-on-10.0-net-rng", "7.2-pc-7.2-net-rng"),
@@ -188,7 +194,7 @@ _PREFIX = re.compile(r"^qemu-system-[a-z0-9_]+: ")
 
 def measure(destination: Destination, stream: Path, work: Path) -> dict[str, Any]:
     """Load ``stream`` into ``destination`` over QMP: completed or failed, and QEMU's error lines."""
-    from qemu.qmp.legacy import QEMUMonitorProtocol
+    from vmstate.preflight.learn import connect_qmp
 
     sock = work / f"qmp-{time.monotonic_ns()}.sock"
     err_path = work / "stderr.txt"
@@ -203,8 +209,7 @@ def measure(destination: Destination, stream: Path, work: Path) -> dict[str, Any
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"destination did not start: {err_path.read_text()}")
             time.sleep(0.05)
-        qmp = QEMUMonitorProtocol(str(sock))
-        qmp.connect()
+        qmp = connect_qmp(sock, proc, deadline)  # type: ignore[arg-type]
         try:
             qmp.cmd_obj({"execute": "migrate-incoming", "arguments": {"uri": f"exec:cat {stream}"}})
             while time.monotonic() < deadline:

@@ -49,8 +49,17 @@ def vm(argv: list[str], workdir: Path) -> Iterator[Any]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"QEMU did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
             time.sleep(0.05)
-        qmp = QEMUMonitorProtocol(str(sock))
-        qmp.connect()
+        while True:  # the socket exists a moment before QEMU listens on it
+            qmp = QEMUMonitorProtocol(str(sock))
+            try:
+                qmp.connect()
+                break
+            except Exception:
+                with contextlib.suppress(Exception):
+                    qmp.close()
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         try:
             yield qmp
         finally:

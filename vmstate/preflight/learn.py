@@ -36,7 +36,7 @@ from ..errors import VMStateError
 from .feature_names import feature_mask
 from .profile import Profile, RamSlot, SectionSlot, VirtioSlot, VmsdShape
 
-__all__ = ["DestinationError", "learn_profile"]
+__all__ = ["DestinationError", "connect_qmp", "learn_profile"]
 
 _TIMEOUT_S = 60.0
 #: ``info ramblock`` rows: name, page size, offset, used, total (10.0 adds the host address and ro/rw)
@@ -63,8 +63,6 @@ def learn_profile(command: Sequence[str], qemu_args: Sequence[str], *, timeout: 
 
 @contextlib.contextmanager
 def _qemu(argv: list[str], work: Path, timeout: float) -> Iterator[Any]:
-    from qemu.qmp.legacy import QEMUMonitorProtocol
-
     sock = work / "qmp.sock"
     display = [] if {"-nographic", "-display"} & set(argv) else ["-display", "none"]
     try:
@@ -78,8 +76,7 @@ def _qemu(argv: list[str], work: Path, timeout: float) -> Iterator[Any]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise DestinationError(f"the destination did not start: {_stderr(proc)}")
             time.sleep(0.05)
-        qmp = QEMUMonitorProtocol(str(sock))
-        qmp.connect()
+        qmp = connect_qmp(sock, proc, deadline)
         try:
             yield qmp
         finally:
@@ -88,6 +85,23 @@ def _qemu(argv: list[str], work: Path, timeout: float) -> Iterator[Any]:
     finally:
         proc.kill()
         proc.wait()
+
+
+def connect_qmp(sock: Path, proc: subprocess.Popen[bytes], deadline: float) -> Any:
+    """Connect to QEMU's QMP socket, which exists a moment before QEMU listens on it."""
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+
+    while True:
+        qmp = QEMUMonitorProtocol(str(sock))
+        try:
+            qmp.connect()
+            return qmp
+        except Exception as error:  # qemu.qmp's ConnectError wraps ConnectionRefusedError
+            with contextlib.suppress(Exception):
+                qmp.close()
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise DestinationError(f"cannot connect to the destination's QMP socket: {error}") from None
+            time.sleep(0.05)
 
 
 def _stderr(proc: subprocess.Popen[bytes]) -> str:
@@ -212,7 +226,10 @@ def _virtio_slot(state: Record) -> VirtioSlot:
     vectors = len(table) // 16 if isinstance(table, (bytes, bytearray)) else None
     device = state.fields.get("device")
     vnet = device.fields.get("has_vnet_hdr") if isinstance(device, Record) else None
-    return VirtioSlot(vectors=vectors, has_vnet_hdr=None if vnet is None else bool(vnet))
+    pci = transport.fields.get("pci") if isinstance(transport, Record) else None
+    config = pci.fields.get("config") if isinstance(pci, Record) else None
+    header = bytes(config[:64]).hex() if isinstance(config, (bytes, bytearray)) and len(config) >= 64 else None
+    return VirtioSlot(vectors=vectors, has_vnet_hdr=None if vnet is None else bool(vnet), pci_header=header)
 
 
 def _dump_vmstate(argv: list[str], work: Path, timeout: float) -> dict[str, VmsdShape]:

@@ -69,6 +69,8 @@ class VirtioSlot:
     vectors: int | None = None
     #: virtio-net: whether its backend has a vnet header (``has_vnet_hdr`` of its own stream)
     has_vnet_hdr: bool | None = None
+    #: virtio-pci: the first 64 bytes of its PCI config space (its own stream), hex
+    pci_header: str | None = None
 
 
 @attrs.frozen
@@ -214,8 +216,12 @@ def _virtio(value: Any, where: str) -> VirtioSlot:
     vnet = entry.get("has_vnet_hdr")
     if vnet is not None and not isinstance(vnet, bool):
         raise ProfileError(f"{where}.has_vnet_hdr: is not true, false or null")
+    header = entry.get("pci_header")
+    if header is not None and (not isinstance(header, str) or len(header) != 128
+                               or any(c not in "0123456789abcdef" for c in header)):
+        raise ProfileError(f"{where}.pci_header: is not 64 bytes of lower-case hex")
     return VirtioSlot(_optional(entry.get("host_features"), f"{where}.host_features", _U64),
-                      _optional(entry.get("vectors"), f"{where}.vectors", 1 << 16), vnet)
+                      _optional(entry.get("vectors"), f"{where}.vectors", 1 << 16), vnet, header)
 
 
 def _vmsd(value: Any, where: str) -> VmsdShape:

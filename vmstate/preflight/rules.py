@@ -29,6 +29,9 @@ __all__ = ["Refusal", "Verdict", "predict"]
 _EINVAL = "Invalid argument"
 _EPERM = "Operation not permitted"  # virtio_load's -1
 _NO_VECTOR = 0xFFFF
+#: hw/pci/pci.c pci_init_cmask: the header bytes a load must not change (their wmask and w1cmask are 0)
+_HEADER_CMASK = {0x00: 0xFF, 0x01: 0xFF, 0x02: 0xFF, 0x03: 0xFF, 0x06: 0x10, 0x08: 0xFF, 0x09: 0xFF,
+                 0x0A: 0xFF, 0x0B: 0xFF, 0x0E: 0xFF, 0x34: 0xFF}
 _ENOENT = "No such file or directory"
 
 
@@ -115,6 +118,9 @@ def predict(source: BinaryIO, profile: Profile, *, descriptions: Any = None) -> 
                 ram_blocks += len(record.blocks)
                 refusals.extend(_ram_blocks(record, offset, profile))
         offset = reader.offset
+    if any(slot.pci_header for slot in profile.virtio.values()):
+        unchecked.append("PCI config bytes past the header (capabilities): QEMU's write masks there are not "
+                         "known here; the header's read-only bytes are checked")
     if undescribed:
         unchecked.append(f"minimum version and subsections of {len(undescribed)} vmsd(s) the destination's "
                          f"-dump-vmstate does not list: {', '.join(sorted(undescribed))}")
@@ -193,6 +199,18 @@ def _virtio(state: Record, idstr: str, instance: int, vmsd: str, slot: VirtioSlo
         return Refusal(rule, (*first, *tail, _failed(error)), offset, idstr, path, fix)
 
     transport = state.fields.get("transport")
+    pci = transport.fields.get("pci") if isinstance(transport, Record) else None
+    config = pci.fields.get("config") if isinstance(pci, Record) else None
+    if slot.pci_header is not None and isinstance(config, (bytes, bytearray)):
+        ours = bytes.fromhex(slot.pci_header)
+        for at, cmask in _HEADER_CMASK.items():
+            if at < len(config) and (config[at] ^ ours[at]) & cmask:
+                yield refusal("pci-config", (
+                    f"get_pci_config_device: Bad config data: i={at:#x} read: {config[at]:x} device: {ours[at]:x} "
+                    f"cmask: {cmask:x} wmask: 0 w1cmask:0", "Failed to load PCIDevice:config"), _EINVAL,
+                    f"virtio.transport.pci.config[{at:#x}]",
+                    "the same kind of device as the source's (e.g. the same disable-legacy/disable-modern setting)")
+                return
     config_vector = transport.fields.get("config_vector") if isinstance(transport, Record) else None
     if _vector_refused(config_vector, slot):
         yield refusal("msix-vector", (), _EINVAL, "virtio.transport.config_vector",

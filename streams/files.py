@@ -32,10 +32,24 @@ COMPRESSED_SUFFIXES = (".xz", ".gz")
 
 
 def open_stream(path: str | Path) -> BinaryIO:
-    """Open ``path`` for reading, decompressing xz or gzip transparently."""
+    """Open ``path`` for reading, decompressing xz or gzip transparently.
+
+    ``DISK.qcow2@TAG`` (when no file has that whole name) is the VM state of
+    the disk's internal snapshot TAG (``streams.qcow2``).
+    """
+    from .qcow2 import QCOW2_MAGIC, list_snapshots, open_vm_state, split_snapshot_name
+
+    snapshot = split_snapshot_name(str(path))
+    if snapshot is not None:
+        return open_vm_state(*snapshot)
     raw = open(path, "rb")
     magic = raw.read(6)
     raw.seek(0)
+    if magic.startswith(QCOW2_MAGIC):
+        raw.close()
+        tags = ", ".join(s.name for s in list_snapshots(path) if s.vm_state_size) or "none with VM state"
+        raise MalformedError(f"a qcow2 disk image: name one of its snapshots as {path}@TAG "
+                             f"(snapshots: {tags})", offset=0, section="qcow2")
     decompressed: BinaryIO
     if magic.startswith(_XZ_MAGIC):
         decompressed = lzma.LZMAFile(raw)  # type: ignore[assignment]
@@ -82,7 +96,10 @@ def open_stream_pair(path: str | Path) -> Iterator[tuple[BinaryIO, BinaryIO]]:
     """
     first = open_stream(path)
     try:
-        second: BinaryIO = open(path, "rb") if _is_plain(first) else _Cursor(first)  # type: ignore[assignment]
+        if _is_plain(first):
+            second: BinaryIO = open_stream(path)  # a file, or a qcow2 snapshot's state read through its tables
+        else:
+            second = _Cursor(first)  # type: ignore[assignment]
         with first, second:
             yield first, second
     finally:

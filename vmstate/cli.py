@@ -225,7 +225,8 @@ def describe(ctx: click.Context, name: str | None, stream: Path | None) -> None:
     """List the sections we describe, or print one description as JSON.
 
     Virtio sections depend on their transport: ask for 'virtio-net@pci' or
-    'virtio-net@mmio'. With --stream FILE, print the vmdesc JSON QEMU
+    'virtio-net@mmio'. NAME a qcow2 disk lists its internal snapshots (each
+    readable as DISK@TAG by dump, check, migration-diff, convert). With --stream FILE, print the vmdesc JSON QEMU
     wrote at the end of FILE (NAME then picks one section by idstr); exit 1
     if FILE has none (machine types before 2.3 write none), 2 if FILE is
     truncated or damaged.
@@ -234,6 +235,8 @@ def describe(ctx: click.Context, name: str | None, stream: Path | None) -> None:
     def action() -> int:
         if stream is not None:
             return _describe_stream(stream, name)
+        if name is not None and _is_qcow2(name):
+            return _describe_qcow2(Path(name))
         from .schema import description_to_json
 
         described = _described()
@@ -248,6 +251,29 @@ def describe(ctx: click.Context, name: str | None, stream: Path | None) -> None:
         return 0
 
     _run(ctx, action)
+
+
+def _is_qcow2(name: str) -> bool:
+    from streams.qcow2 import is_qcow2
+
+    return is_qcow2(name)
+
+
+def _describe_qcow2(disk: Path) -> int:
+    """The snapshot table of a qcow2 disk: each snapshot's tag, id, VM state size, date and VM clock."""
+    import time
+
+    from streams.qcow2 import list_snapshots
+
+    snapshots = list_snapshots(disk)
+    _line(f"{disk}: {len(snapshots)} internal snapshot(s)")
+    for snapshot in snapshots:
+        state = f"{snapshot.vm_state_size} bytes of VM state" if snapshot.vm_state_size else "disk only"
+        date = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(snapshot.date_sec))
+        clock = snapshot.vm_clock_nsec / 1e9
+        _line(f"  {snapshot.name:<20} id {snapshot.id_str or '-':<4} {state:<28} {date} UTC  vm clock {clock:.3f} s"
+              + (f"  ({disk}@{snapshot.name})" if snapshot.vm_state_size else ""))
+    return 0
 
 
 def _describe_stream(stream: Path, idstr: str | None) -> int:

@@ -1,7 +1,7 @@
 """Open a stream file, compressed or not.
 
 Migration streams are often kept compressed (``migrate "exec:xz > FILE"``,
-our own fixtures of booted guests).  xz and gzip files are recognised by
+our own fixtures of booted guests).  xz, gzip and zstd files are recognised by
 their magic bytes and decompressed into a spooled temporary file: memory
 stays bounded (it spills to disk past 16 MiB) and the reader gets the
 seekable file it wants to find the trailer.  A full temporary directory is
@@ -26,9 +26,10 @@ __all__ = ["open_stream", "open_stream_pair", "seekable", "COMPRESSED_SUFFIXES"]
 
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _SPOOL_IN_MEMORY = 16 << 20
 #: file name endings of compressed streams
-COMPRESSED_SUFFIXES = (".xz", ".gz")
+COMPRESSED_SUFFIXES = (".xz", ".gz", ".zst")
 
 
 def open_stream(path: str | Path) -> BinaryIO:
@@ -52,19 +53,27 @@ def open_stream(path: str | Path) -> BinaryIO:
                              f"(snapshots: {tags})", offset=0, section="qcow2")
     decompressed: BinaryIO
     if magic.startswith(_XZ_MAGIC):
-        decompressed = lzma.LZMAFile(raw)  # type: ignore[assignment]
+        decompressed, kind = lzma.LZMAFile(raw), "xz"  # type: ignore[assignment]
     elif magic.startswith(_GZIP_MAGIC):
-        decompressed = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+        decompressed, kind = gzip.GzipFile(fileobj=raw), "gzip"  # type: ignore[assignment]
+    elif magic.startswith(_ZSTD_MAGIC):
+        import zstandard
+
+        problem = _zstd_frames_problem(raw)
+        if problem is not None:
+            at, why = problem
+            raw.close()
+            raise MalformedError(f"{path}: cannot decompress (zstd): {why}", offset=at, section="zstd")
+        decompressed, kind = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True), "zstd"  # type: ignore[assignment]
     else:
         return raw
-    kind = "xz" if magic.startswith(_XZ_MAGIC) else "gzip"
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
     try:
         with decompressed:
             while True:
                 try:
                     chunk = decompressed.read(1 << 20)
-                except (lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError) as error:
+                except (lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError, _zstd_error()) as error:
                     # offset: how far into the compressed file the decompressor had read
                     offset = raw.tell() if not raw.closed else None
                     raise MalformedError(f"{path}: cannot decompress ({kind}): {error}", offset=offset, section=kind) from None
@@ -86,6 +95,51 @@ def open_stream(path: str | Path) -> BinaryIO:
         raw.close()
     spool.seek(0)
     return spool  # type: ignore[return-value]
+
+
+def _zstd_frames_problem(raw: BinaryIO) -> tuple[int, str] | None:
+    """Walk the frame and block headers of a zstd file (RFC 8878), reading only them: where it is cut or wrong.
+
+    zstandard's stream reader ends quietly on a cut frame; this walk is how a cut is told from an end.
+    """
+    end = raw.seek(0, io.SEEK_END)
+    at = 0
+    try:
+        while at < end:
+            raw.seek(at)
+            head = raw.read(14)
+            magic = int.from_bytes(head[:4], "little")
+            if 0x184D2A50 <= magic <= 0x184D2A5F and len(head) >= 8:  # a skippable frame
+                at += 8 + int.from_bytes(head[4:8], "little")
+                continue
+            if head[:4] != _ZSTD_MAGIC or len(head) < 5:
+                return at, "not a zstd frame"
+            descriptor = head[4]
+            single_segment, checksum = descriptor >> 5 & 1, descriptor >> 2 & 1
+            size_field = (0, 2, 4, 8)[descriptor >> 6] or (1 if single_segment else 0)
+            at += 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 3] + size_field
+            while True:
+                raw.seek(at)
+                block = raw.read(3)
+                if len(block) < 3:
+                    return at, "the file is cut inside a frame (no last block)"
+                value = int.from_bytes(block, "little")
+                kind, size = value >> 1 & 3, value >> 3
+                if kind == 3:
+                    return at, "a reserved block type"
+                at += 3 + (1 if kind == 1 else size)
+                if value & 1:
+                    break
+            at += 4 * checksum
+        return (end, "the file is cut inside a frame") if at > end else None
+    finally:
+        raw.seek(0)
+
+
+def _zstd_error() -> type[Exception]:
+    import zstandard
+
+    return zstandard.ZstdError
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from vmstate.limits import DEFAULT_LIMITS, Limits
 from vmstate.lookup import DescriptionLookup, LookupFunction
 
 from .files import open_stream, open_stream_pair
+from .magic import container_name
 from .qemu.reader import StreamReader
 from .records import QEMU_MAGIC, StreamRecord
 from .snapshots import SnapshotReader, is_snapshot
@@ -198,7 +199,9 @@ def _sniffed(head: bytes, fallback: str | None) -> StreamFormat:
         return _named(fallback)
     if not head:
         raise MalformedError("empty file: not a QEMU stream or a snapshot", offset=0)
-    raise MalformedError(f"not a QEMU stream or a snapshot (starts with {head[:4].hex()})", offset=0)
+    what = container_name(head)
+    raise MalformedError(f"not a QEMU stream or a snapshot (starts with {head[:4].hex()})" + (f": {what}" if what else ""),
+                         offset=0)
 
 
 def _size(handle: BinaryIO) -> int | None:

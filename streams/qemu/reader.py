@@ -58,6 +58,7 @@ from vmstate.lookup import TYPED_SOURCE, VMDESC_SOURCE, DescriptionLookup, Looku
 from vmstate.vmdesc import check_name, description_from_vmdesc
 from vmstate.wire import ByteReader
 
+from ..magic import container_name
 from .configuration import CONFIGURATION, capabilities_of, page_size_of
 from .htab import decode_htab_body
 from .ram import MappedInput, RamCodec
@@ -226,9 +227,12 @@ class StreamReader:
     def _file_header(self, r: ByteReader) -> FileHeader:
         if not r.peek(1):
             raise TruncatedError("empty input: not a QEMU migration stream", offset=0)
+        head = r.peek(16)
         magic = r.u32()
         if magic != QEMU_MAGIC:
-            raise MalformedError(f"not a QEMU migration stream: magic {magic:#010x}, expected {QEMU_MAGIC:#010x}", offset=0)
+            what = container_name(head)
+            raise MalformedError(f"not a QEMU migration stream: magic {magic:#010x}, expected {QEMU_MAGIC:#010x}"
+                                 + (f": {what}" if what else ""), offset=0)
         version = r.u32()
         if version == 2:
             raise UnsupportedError("file version 2 (pre-2009 savevm format)", offset=4)

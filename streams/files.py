@@ -1,7 +1,7 @@
 """Open a stream file, compressed or not.
 
 Migration streams are often kept compressed (``migrate "exec:xz > FILE"``,
-our own fixtures of booted guests).  xz, gzip and zstd files are recognised by
+our own fixtures of booted guests).  xz, gzip, bzip2 and zstd files are recognised by
 their magic bytes and decompressed into a spooled temporary file: memory
 stays bounded (it spills to disk past 16 MiB) and the reader gets the
 seekable file it wants to find the trailer.  A full temporary directory is
@@ -10,6 +10,7 @@ an ``OSError`` naming it, not damage in the input.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import gzip
 import io
@@ -27,25 +28,33 @@ __all__ = ["open_stream", "open_stream_pair", "seekable", "COMPRESSED_SUFFIXES"]
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_BZIP2_MAGIC = b"BZh"
 _SPOOL_IN_MEMORY = 16 << 20
 #: file name endings of compressed streams
-COMPRESSED_SUFFIXES = (".xz", ".gz", ".zst")
+COMPRESSED_SUFFIXES = (".xz", ".gz", ".zst", ".bz2")
 
 
 def open_stream(path: str | Path) -> BinaryIO:
     """Open ``path`` for reading, decompressing xz or gzip transparently.
 
     ``DISK.qcow2@TAG`` (when no file has that whole name) is the VM state of
-    the disk's internal snapshot TAG (``streams.qcow2``).
+    the disk's internal snapshot TAG (``streams.qcow2``); a libvirt save image
+    is the stream after its header and XML (``streams.libvirt_save``).
     """
+    from .libvirt_save import is_save_image, open_save_image
     from .qcow2 import QCOW2_MAGIC, list_snapshots, open_vm_state, split_snapshot_name
 
     snapshot = split_snapshot_name(str(path))
     if snapshot is not None:
         return open_vm_state(*snapshot)
     raw = open(path, "rb")
-    magic = raw.read(6)
+    magic = raw.read(16)
     raw.seek(0)
+    if is_save_image(magic):  # the stream after libvirt's header and XML, compressed as its format says
+        raw.close()
+        _header, raw = open_save_image(path)
+        magic = raw.read(6)
+        raw.seek(0)
     if magic.startswith(QCOW2_MAGIC):
         raw.close()
         tags = ", ".join(s.name for s in list_snapshots(path) if s.vm_state_size) or "none with VM state"
@@ -56,6 +65,8 @@ def open_stream(path: str | Path) -> BinaryIO:
         decompressed, kind = lzma.LZMAFile(raw), "xz"  # type: ignore[assignment]
     elif magic.startswith(_GZIP_MAGIC):
         decompressed, kind = gzip.GzipFile(fileobj=raw), "gzip"  # type: ignore[assignment]
+    elif magic.startswith(_BZIP2_MAGIC):
+        decompressed, kind = bz2.BZ2File(raw), "bzip2"  # type: ignore[assignment]
     elif magic.startswith(_ZSTD_MAGIC):
         import zstandard
 
@@ -73,7 +84,9 @@ def open_stream(path: str | Path) -> BinaryIO:
             while True:
                 try:
                     chunk = decompressed.read(1 << 20)
-                except (lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError, _zstd_error()) as error:
+                except (lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError, _zstd_error(), OSError) as error:
+                    if isinstance(error, OSError) and error.errno is not None:
+                        raise  # the disk, not the data (bz2 reports bad data as an OSError without errno)
                     # offset: how far into the compressed file the decompressor had read
                     offset = raw.tell() if not raw.closed else None
                     raise MalformedError(f"{path}: cannot decompress ({kind}): {error}", offset=offset, section=kind) from None

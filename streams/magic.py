@@ -5,10 +5,8 @@ from __future__ import annotations
 __all__ = ["container_name"]
 
 _KNOWN = (
-    (b"LibvirtQemudSave", "a libvirt save image (virsh save): not read yet"),
     (b"LibvirtQemudPart", "an unfinished libvirt save image (virsh save did not complete)"),
     (b"QFI\xfb", "a qcow2 disk image: name one of its internal snapshots as DISK@TAG"),
-    (b"BZh", "a bzip2 file: unpack it first (bunzip2)"),
     (b"\x04\x22\x4d\x18", "an lz4 file: unpack it first (lz4 -d)"),
     (b"\x89LZO\x00\r\n\x1a\n", "an lzop file: unpack it first (lzop -d)"),
     (b"PK\x03\x04", "a zip archive: unpack it first"),

@@ -226,7 +226,8 @@ def describe(ctx: click.Context, name: str | None, stream: Path | None) -> None:
 
     Virtio sections depend on their transport: ask for 'virtio-net@pci' or
     'virtio-net@mmio'. NAME a qcow2 disk lists its internal snapshots (each
-    readable as DISK@TAG by dump, check, migration-diff, convert). With --stream FILE, print the vmdesc JSON QEMU
+    readable as DISK@TAG by dump, check, migration-diff, convert); NAME a
+    libvirt save image shows its header and domain. With --stream FILE, print the vmdesc JSON QEMU
     wrote at the end of FILE (NAME then picks one section by idstr); exit 1
     if FILE has none (machine types before 2.3 write none), 2 if FILE is
     truncated or damaged.
@@ -237,6 +238,8 @@ def describe(ctx: click.Context, name: str | None, stream: Path | None) -> None:
             return _describe_stream(stream, name)
         if name is not None and _is_qcow2(name):
             return _describe_qcow2(Path(name))
+        if name is not None and _is_save_image(name):
+            return _describe_save_image(Path(name))
         from .schema import description_to_json
 
         described = _described()
@@ -273,6 +276,32 @@ def _describe_qcow2(disk: Path) -> int:
         clock = snapshot.vm_clock_nsec / 1e9
         _line(f"  {snapshot.name:<20} id {snapshot.id_str or '-':<4} {state:<28} {date} UTC  vm clock {clock:.3f} s"
               + (f"  ({disk}@{snapshot.name})" if snapshot.vm_state_size else ""))
+    return 0
+
+
+def _is_save_image(name: str) -> bool:
+    from streams.libvirt_save import is_save_image
+
+    try:
+        with open(name, "rb") as file:
+            return is_save_image(file.read(16))
+    except OSError:
+        return False
+
+
+def _describe_save_image(path: Path) -> int:
+    """A libvirt save image's header fields, its domain and where its stream starts."""
+    from streams.libvirt_save import read_header
+
+    with open(path, "rb") as file:
+        header = read_header(file)
+    _line(f"{path}: libvirt save image{' (unfinished: LibvirtQemudPart)' if header.partial else ''}, "
+          f"version {header.version}, {header.byte_order}-endian header")
+    _line(f"  domain {header.domain_name or '?'}, machine {header.machine or '?'}, "
+          f"{'was running' if header.was_running else 'was paused'}")
+    _line(f"  format {header.format_name} ({header.format}); domain XML {len(header.xml)} bytes"
+          + (f", cookie at {header.cookie_offset} ({len(header.cookie or '')} bytes)" if header.cookie_offset else "")
+          + f"; data_len {header.data_len}; the QEMU stream starts at {header.stream_offset:#x}")
     return 0
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from .context import Context, describe_field
 from .findings import OLD_TO_NEW, Direction
 from .model import FieldNode, VmsdNode, present
+from .slot_rules import balance_possible, fits_slot, sizes_known
 
 __all__ = ["NestedCompare", "compare_fields", "gated_additions", "size_change"]
 
@@ -139,34 +140,118 @@ def compare_fields(ctx: Context, old: VmsdNode, new: VmsdNode, path: str, *, dir
         _compare_pair(ctx, o, n, path, (old, new), direction, nested)
     only_sent = [n for n in sent_names if n not in common]
     only_read = [n for n in read_names if n not in common]
-    renamed = _renames(ctx, sent, read, only_sent, only_read, old, new, path, direction)
+    renamed, uncounted = _renames(ctx, sent, read, only_sent, only_read, old, new, path, direction)
     versions = (writer_version, reader_version) if direction == OLD_TO_NEW else (reader_version, writer_version)
-    for name in only_sent + only_read:
-        if name not in renamed:
-            _classify(ctx, name, old, new, versions, path, direction)
+    left = [n for n in only_sent + only_read if n not in renamed]
+    if left and _may_balance(sent, read, common, uncounted, writer_version, reader_version):
+        for name in left:
+            _depends(ctx, name, sent, read, old, new, path, direction)
+        return
+    for name in left:
+        _classify(ctx, name, old, new, versions, path, direction)
+
+
+def _may_balance(sent: list[FieldNode], read: list[FieldNode], common: set[str], uncounted: set[str],
+                 writer_version: int, reader_version: int) -> bool:
+    """Whether fields with state-dependent tests can make up the bytes the unmatched fields differ by.
+
+    Fields both sides have that the schemas cannot size (structs: QEMU's dump
+    gives C sizes; counted buffers) are compared on their own and left out,
+    as are padding slots only unknown array counts could fill.
+    """
+    def fixed(fields: list[FieldNode], version: int) -> list[FieldNode] | None:
+        kept = [f for f in fields if present(f, version) == "yes" and f.name not in uncounted
+                and not (f.name in common and (f.struct is not None or f.opaque or f.size is None))]
+        return kept if sizes_known(kept) or not kept else None
+    sent_fixed, read_fixed = fixed(sent, writer_version), fixed(read, reader_version)
+    if sent_fixed is None or read_fixed is None:
+        return False
+    difference = sum(f.size or 0 for f in sent_fixed) - sum(f.size or 0 for f in read_fixed)
+    return balance_possible(difference, sent, read, writer_version, reader_version)
+
+
+def _depends(ctx: Context, name: str, sent: list[FieldNode], read: list[FieldNode], old: VmsdNode, new: VmsdNode,
+             path: str, direction: Direction) -> None:
+    """A field on one side only, where ``exists`` tests decided by the state may keep the layouts aligned."""
+    field = next(f for f in (*sent, *read) if f.name == name)
+    side = "the writer" if any(f.name == name for f in sent) else "the reader"
+    tested = sorted({f.name for f in (*sent, *read) if f.gate is not None and f.gate_versions is None} - {name})
+    here = f"{path}.{name}" if path else name
+    if field.gate is not None and field.gate_versions is None:
+        why = f"only {side} has it, behind an exists test that depends on the state (or a machine-type property)"
+    else:
+        why = f"only {side} has it; exists tests that depend on the state ({', '.join(f'`{t}`' for t in tested[:4])}) can make up its bytes"
+    ctx.add("warning", (direction,), "field-presence-depends", here, old, new,
+            f"{describe_field(field)}: {why}, so the schema cannot tell whether both sides agree on the layout")
 
 
 def _renames(ctx: Context, sent: list[FieldNode], read: list[FieldNode], only_sent: list[str], only_read: list[str],
-             old: VmsdNode, new: VmsdNode, path: str, direction: Direction) -> set[str]:
-    """Pair fields that changed name but kept their place and size: the wire does not notice."""
+             old: VmsdNode, new: VmsdNode, path: str, direction: Direction) -> tuple[set[str], set[str]]:
+    """Pair fields that changed name but kept their place and size: the wire does not notice.
+
+    Also fields retired into a padding slot of their bytes (or padding given
+    a field again).  Returns the names so explained, and those whose bytes
+    only the dump's unknown array counts could make agree.
+    """
     done: set[str] = set()
+    uncounted: set[str] = set()
     matcher = difflib.SequenceMatcher(None, [f.name for f in sent], [f.name for f in read], autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag != "replace" or i2 - i1 != j2 - j1:
+        if tag != "replace":
             continue
-        for a, b in zip(sent[i1:i2], read[j1:j2]):
-            if a.name not in only_sent or b.name not in only_read:
-                continue
-            o, n = (a, b) if direction == OLD_TO_NEW else (b, a)
-            if o.size is None or o.size != n.size or o.struct is not None or n.struct is not None:
-                continue
-            retired = n.unused and not o.unused
-            here = f"{path}.{n.name}" if path else n.name
-            ctx.add("info", (direction,), "field-retired" if retired else "field-renamed", here, old, new,
-                    f"`{o.name}` -> `{n.name}` at the same place and size ({o.size} bytes): "
-                    + ("its bytes are now skipped as padding" if retired else "names are not on the wire"))
-            done.update((a.name, b.name))
-    return done
+        if i2 - i1 == j2 - j1:
+            for a, b in zip(sent[i1:i2], read[j1:j2]):
+                if a.name not in only_sent or b.name not in only_read:
+                    continue
+                o, n = (a, b) if direction == OLD_TO_NEW else (b, a)
+                if o.size is None or o.size != n.size or o.struct is not None or n.struct is not None:
+                    continue
+                retired = n.unused and not o.unused
+                here = f"{path}.{n.name}" if path else n.name
+                ctx.add("info", (direction,), "field-retired" if retired else "field-renamed", here, old, new,
+                        f"`{o.name}` -> `{n.name}` at the same place and size ({o.size} bytes): "
+                        + ("its bytes are now skipped as padding" if retired else "names are not on the wire"))
+                done.update((a.name, b.name))
+        block_sent = [f for f in sent[i1:i2] if f.name not in done and f.name in only_sent]
+        block_read = [f for f in read[j1:j2] if f.name not in done and f.name in only_read]
+        block_old, block_new = (block_sent, block_read) if direction == OLD_TO_NEW else (block_read, block_sent)
+        slot = _slot(ctx, block_old, block_new, old, new, path, direction)
+        if slot is not None:
+            done.update(f.name for f in (*block_old, *block_new))
+            if slot == "counts":
+                uncounted.update(f.name for f in (*block_old, *block_new))
+    return done, uncounted
+
+
+def _slot(ctx: Context, block_old: list[FieldNode], block_new: list[FieldNode], old: VmsdNode, new: VmsdNode,
+          path: str, direction: Direction) -> str | None:
+    """Fields one side replaced with padding (or padding replaced with fields) at the same place."""
+    if not block_old or not block_new or not sizes_known([*block_old, *block_new]):
+        return None
+    if all(f.unused for f in block_new) and not any(f.unused for f in block_old):
+        retired, pads, real = True, block_new, block_old
+    elif all(f.unused for f in block_old) and not any(f.unused for f in block_new):
+        retired, pads, real = False, block_old, block_new
+    else:
+        return None
+    fit = fits_slot(real, sum(f.size or 0 for f in pads), element_sizes=ctx.any_qemu)
+    if fit is None:
+        return None
+    names = ", ".join(f"`{f.name}`" for f in real)
+    pad_names = ", ".join(f"`{f.name}`" for f in pads)
+    named = block_new[0].name  # where new code has it: the padding, or the field that took its place
+    here = f"{path}.{named}" if path else named
+    slot = sum(f.size or 0 for f in pads)
+    what = (f"{names} -> padding {pad_names} of {slot} bytes: its bytes are now skipped" if retired
+            else f"padding {pad_names} of {slot} bytes -> {names}: old code skips those bytes")
+    if fit == "exact":
+        ctx.add("info", (direction,), "field-retired" if retired else "field-from-padding", here, old, new,
+                f"{what}, at the same place and size")
+    else:
+        ctx.add("warning", (direction,), "field-retired" if retired else "field-from-padding", here, old, new,
+                f"{what}; the dump gives one element's size, so the layouts agree only if the element counts "
+                f"make up {slot} bytes")
+    return fit
 
 
 def gated_additions(ctx: Context, old: VmsdNode, new: VmsdNode, path: str) -> None:

@@ -206,9 +206,16 @@ def _compare_custom(ctx: Context, old_field: FieldNode, new_field: FieldNode, ol
 
 def _pairs(old: SchemaSet, new: SchemaSet) -> tuple[list[tuple[str, str]], list[str], list[str], str]:
     if old.format == new.format:
-        keys = [k for k in old.sections if k in new.sections]
-        return ([(k, k) for k in keys], sorted(old.sections.keys() - new.sections.keys()),
-                sorted(new.sections.keys() - old.sections.keys()), "key")
+        keys = [(k, k) for k in old.sections if k in new.sections]
+        # a type renamed or merged into another keeps its sections if the vmsd stays (pci-piix3 and PIIX3-xen
+        # -> PIIX3): QEMU finds a section by its idstr, which ends in the vmsd name, never by the type's name
+        gone = [(a, b) for a in sorted(old.sections.keys() - new.sections.keys()) for b in sorted(new.sections)
+                if _same_vmsd(old.sections[a], new.sections[b])]
+        came = [(a, b) for b in sorted(new.sections.keys() - old.sections.keys()) for a in sorted(old.sections)
+                if _same_vmsd(old.sections[a], new.sections[b])]
+        renamed = sorted(set(gone) | set(came))
+        return (keys + renamed, sorted(old.sections.keys() - new.sections.keys() - {a for a, _ in renamed}),
+                sorted(new.sections.keys() - old.sections.keys() - {b for _, b in renamed}), "key")
     new_by_name: dict[str, list[str]] = {}
     for key in sorted(new.sections):
         new_by_name.setdefault(new.sections[key].name, []).append(key)
@@ -222,6 +229,11 @@ def _pairs(old: SchemaSet, new: SchemaSet) -> tuple[list[tuple[str, str]], list[
     paired_old = {a for a, _ in pairs}
     paired_new = {b for _, b in pairs}
     return (pairs, sorted(old.sections.keys() - paired_old), sorted(new.sections.keys() - paired_new), "vmsd name")
+
+
+def _same_vmsd(old: VmsdNode, new: VmsdNode) -> bool:
+    """Same vmsd name and field names: one vmsd under two type names (two types may share a name only)."""
+    return old.name == new.name and [f.name for f in old.fields] == [f.name for f in new.fields]
 
 
 def compare_sets(old: SchemaSet, new: SchemaSet) -> DiffReport:

@@ -215,6 +215,8 @@ def _field_qemu(data: Any, where: str) -> FieldNode:
         since_version=_version(data, "version_id", where),
         gate="field_exists" if _get(data, "field_exists", bool, where) else None,
         struct=struct,
+        # VMSTATE_UNUSED and VMSTATE_UNUSED_BUFFER name their padding "unused" (include/migration/vmstate.h)
+        unused=name == "unused" and struct is None,
         # a custom VMStateInfo (QEMU's `virtio`) has size 0 and no description: only its name is known
         opaque=size == 0 and struct is None,
     )

@@ -34,7 +34,7 @@ from ..description import Record
 
 from ..errors import VMStateError
 from .feature_names import feature_mask
-from .profile import Profile, RamSlot, SectionSlot, VirtioSlot, VmsdShape
+from .profile import FieldCheck, Profile, RamSlot, SectionSlot, VirtioSlot, VmsdShape
 
 __all__ = ["DestinationError", "connect_qmp", "learn_profile"]
 
@@ -53,12 +53,13 @@ def learn_profile(command: Sequence[str], qemu_args: Sequence[str], *, timeout: 
     with tempfile.TemporaryDirectory(prefix="vmstate-preflight-") as work_name:
         work = Path(work_name)
         version, ram, offered, own_stream = _run_paused(argv, work, timeout)
-        sections, machine, vmsd_names, virtio = _sections_of(own_stream)
+        sections, machine, vmsd_names, virtio, checks, subsections = _sections_of(own_stream)
         dump = _dump_vmstate(argv, work, timeout)
     for idstr, features in _features_by_idstr(offered, virtio).items():
         virtio[idstr] = attrs.evolve(virtio[idstr], host_features=features)
     return Profile(qemu=version, argv=tuple(argv), machine=machine, sections=sections, ram=ram,
-                   vmsds={name: dump[name] for name in sorted(vmsd_names) if name in dump}, virtio=virtio)
+                   vmsds={name: dump[name] for name in sorted(vmsd_names) if name in dump}, virtio=virtio,
+                   field_checks=checks, subsection_versions=subsections)
 
 
 @contextlib.contextmanager
@@ -149,7 +150,8 @@ def _run_paused(argv: list[str], work: Path, timeout: float) -> tuple[str, tuple
 def _offered_features(qmp: Any) -> list[_Offered]:
     """Every virtio device's offered features (``x-query-virtio-status``) and where its PCI proxy sits."""
     offered: list[_Offered] = []
-    for entry in _command(qmp, "x-query-virtio"):
+    listed = qmp.cmd_obj({"execute": "x-query-virtio"})
+    for entry in listed.get("return", []):  # QEMU 10.0 answers an error where there is no virtio device
         status = _command(qmp, "x-query-virtio-status", path=entry["path"])
         host = status.get("host-features", {})
         named = feature_mask([*host.get("transports", []), *host.get("dev-features", [])])
@@ -196,17 +198,28 @@ def parse_ramblocks(text: str) -> tuple[RamSlot, ...]:
     return tuple(slots)
 
 
-def _sections_of(stream: Path) -> tuple[tuple[SectionSlot, ...], str | None, set[str], dict[str, VirtioSlot]]:
-    """The destination's own stream: its sections (idstr, instance, version, vmsd), machine, vmsd names, virtio."""
+_OwnStream = tuple[tuple[SectionSlot, ...], str | None, set[str], dict[str, VirtioSlot], tuple[FieldCheck, ...],
+                   dict[str, dict[str, int]]]
+#: vmdesc field types QEMU compares with its own value (migration/vmstate-types.c)
+_CHECKED_TYPES = {"int32 le": "le", "uint8 equal": "equal", "uint16 equal": "equal", "int32 equal": "equal",
+                  "uint32 equal": "equal", "uint64 equal": "equal", "int8 equal": "equal", "int16 equal": "equal"}
+
+
+def _sections_of(stream: Path) -> _OwnStream:
+    """The destination's own stream: its sections (idstr, instance, version, vmsd), machine, vmsd names,
+    virtio, the fields QEMU compares with its own values and the subsections it sent."""
     from devices import DEFAULT_REGISTRY
 
     slots: list[SectionSlot] = []
     virtio: dict[str, VirtioSlot] = {}
+    checks: list[FieldCheck] = []
+    subsections: dict[str, dict[str, int]] = {}
     machine = None
     with open(stream, "rb") as source:
         reader = StreamReader(source, descriptions=DEFAULT_REGISTRY)
-        vmsd_of = {(d.get("name"), d.get("instance_id")): d.get("vmsd_name")
+        entries = {(d.get("name"), d.get("instance_id")): d
                    for d in (reader.vmdesc or {}).get("devices", []) if isinstance(d, dict)}
+        vmsd_of = {key: entry.get("vmsd_name") for key, entry in entries.items()}
         for record in reader:
             match record:
                 case records.Configuration():
@@ -216,7 +229,39 @@ def _sections_of(stream: Path) -> tuple[tuple[SectionSlot, ...], str | None, set
                     slots.append(SectionSlot(idstr, instance, version, vmsd if isinstance(vmsd, str) else None))
                 case records.DeviceState(record=Record(fields={"virtio": Record() as state})):
                     virtio[record.idstr] = _virtio_slot(state)
-    return tuple(slots), machine, {s.vmsd_name for s in slots if s.vmsd_name is not None}, virtio
+                case records.DeviceState(idstr=idstr, instance_id=instance):
+                    entry = entries.get((idstr, instance))
+                    if entry is not None:
+                        checks.extend(_field_checks(idstr, instance, entry, record.record))
+            if isinstance(record, records.SectionHeader) and record.idstr is not None:
+                entry = entries.get((record.idstr, record.instance_id or 0))
+                if entry is not None:
+                    sent = dict(_sent_subsections(entry))
+                    if sent:
+                        subsections[record.idstr] = sent
+    return (tuple(slots), machine, {s.vmsd_name for s in slots if s.vmsd_name is not None}, virtio, tuple(checks),
+            subsections)
+
+
+def _field_checks(idstr: str, instance: int, entry: dict[str, Any], record: Record) -> Iterator[FieldCheck]:
+    """The top-level fields of a section that QEMU compares with its own value, with the destination's value."""
+    vmsd = entry.get("vmsd_name")
+    for field in entry.get("fields", []) if isinstance(entry.get("fields"), list) else []:
+        rule = _CHECKED_TYPES.get(field.get("type")) if isinstance(field, dict) else None
+        value = record.fields.get(field.get("name")) if rule else None
+        if rule and isinstance(vmsd, str) and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            yield FieldCheck(idstr, instance, vmsd, str(field["name"]), rule, value)
+
+
+def _sent_subsections(entry: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    """(vmsd name, version) of every subsection a vmdesc entry lists, nested ones too."""
+    for sub in entry.get("subsections", []) if isinstance(entry.get("subsections"), list) else []:
+        if isinstance(sub, dict) and isinstance(sub.get("vmsd_name"), str) and isinstance(sub.get("version"), int):
+            yield sub["vmsd_name"], sub["version"]
+            yield from _sent_subsections(sub)
+    for field in entry.get("fields", []) if isinstance(entry.get("fields"), list) else []:
+        if isinstance(field, dict) and isinstance(field.get("struct"), dict):
+            yield from _sent_subsections(field["struct"])
 
 
 def _virtio_slot(state: Record) -> VirtioSlot:

@@ -18,7 +18,8 @@ import attrs
 
 from ..errors import VMStateError
 
-__all__ = ["PROFILE_FORMAT", "Profile", "ProfileError", "RamSlot", "SectionSlot", "VirtioSlot", "VmsdShape"]
+__all__ = ["PROFILE_FORMAT", "FieldCheck", "Profile", "ProfileError", "RamSlot", "SectionSlot", "VirtioSlot",
+           "VmsdShape"]
 
 PROFILE_FORMAT = "vmstate-forge preflight profile"
 PROFILE_VERSION = 1
@@ -57,6 +58,21 @@ class RamSlot:
         which QEMU always makes resizeable (hw/core/loader.c ``rom_set_mr``).
         """
         return self.max_length > self.used_length or self.name.startswith("/rom@")
+
+
+@attrs.frozen
+class FieldCheck:
+    """A field QEMU compares with its own value on load (``VMSTATE_*_EQUAL``, ``VMSTATE_INT32_POSITIVE_LE``)."""
+
+    idstr: str
+    instance_id: int
+    #: the vmsd the field is in (QEMU's "Failed to load VMSD:FIELD")
+    vmsd: str
+    field: str
+    #: ``le`` (incoming 0..value) or ``equal``
+    rule: str
+    #: the destination's own value (its own stream)
+    value: int
 
 
 @attrs.frozen
@@ -105,6 +121,10 @@ class Profile:
     vmsds: dict[str, VmsdShape]
     #: virtio sections by idstr
     virtio: dict[str, VirtioSlot] = attrs.field(factory=dict)
+    #: fields compared with the destination's own values
+    field_checks: tuple[FieldCheck, ...] = ()
+    #: the subsections the destination's own stream sent, with their versions, by section idstr
+    subsection_versions: dict[str, dict[str, int]] = attrs.field(factory=dict)
 
     def section(self, idstr: str, instance_id: int) -> SectionSlot | None:
         """QEMU's ``find_se``: the section loading (idstr, instance), if the destination has it."""
@@ -129,6 +149,8 @@ class Profile:
             "ram": [attrs.asdict(r) for r in self.ram],
             "vmsds": {k: v.to_json() for k, v in self.vmsds.items()},
             "virtio": {k: attrs.asdict(v) for k, v in self.virtio.items()},
+            "field_checks": [attrs.asdict(c) for c in self.field_checks],
+            "subsection_versions": self.subsection_versions,
         }
 
     @classmethod
@@ -153,6 +175,14 @@ class Profile:
                    for k, v in _object(top.get("vmsds"), f"{label}: vmsds").items()},
             virtio={_text(k, f"{label}: virtio key"): _virtio(v, f"{label}: virtio.{k}")
                     for k, v in _object(top.get("virtio"), f"{label}: virtio").items()},
+            field_checks=tuple(_check(c, f"{label}: field_checks[{i}]")
+                               for i, c in enumerate(_list(top.get("field_checks"), f"{label}: field_checks"))),
+            subsection_versions={
+                _text(k, f"{label}: subsection_versions key"): {
+                    _text(name, f"{label}: subsection_versions.{k} key"):
+                        _int(version, f"{label}: subsection_versions.{k}.{name}", _U32)
+                    for name, version in _object(v, f"{label}: subsection_versions.{k}").items()}
+                for k, v in _object(top.get("subsection_versions"), f"{label}: subsection_versions").items()},
         )
 
     @classmethod
@@ -205,6 +235,16 @@ def _ram(value: Any, where: str) -> RamSlot:
     return RamSlot(_text(entry.get("name"), f"{where}.name"),
                    _int(entry.get("used_length"), f"{where}.used_length", _U64),
                    _int(entry.get("max_length"), f"{where}.max_length", _U64))
+
+
+def _check(value: Any, where: str) -> FieldCheck:
+    entry = _object(value, where)
+    rule = _text(entry.get("rule"), f"{where}.rule")
+    if rule not in ("le", "equal"):
+        raise ProfileError(f"{where}.rule: is neither 'le' nor 'equal'")
+    return FieldCheck(_text(entry.get("idstr"), f"{where}.idstr"),
+                      _int(entry.get("instance_id"), f"{where}.instance_id", _U32), _text(entry.get("vmsd"), f"{where}.vmsd"),
+                      _text(entry.get("field"), f"{where}.field"), rule, _int(entry.get("value"), f"{where}.value", _U64))
 
 
 def _optional(value: Any, where: str, limit: int) -> int | None:

@@ -90,6 +90,8 @@ def predict(source: BinaryIO, profile: Profile, *, descriptions: Any = None) -> 
     configuration_seen = False
     offset = header_offset = 0
     for record in reader:
+        if isinstance(record, records.DeviceState) and profile.section(record.idstr, record.instance_id) is not None:
+            refusals.extend(_checked_fields(record, profile, header_offset))
         match record:
             case records.Configuration():
                 configuration_seen = True
@@ -117,6 +119,8 @@ def predict(source: BinaryIO, profile: Profile, *, descriptions: Any = None) -> 
             case records.RamBlockList():
                 ram_blocks += len(record.blocks)
                 refusals.extend(_ram_blocks(record, offset, profile))
+        if isinstance(record, records.DeviceState) and profile.section(record.idstr, record.instance_id) is not None:
+            refusals.extend(_subsection_versions(record, profile, vmdesc, header_offset))
         offset = reader.offset
     if any(slot.pci_header for slot in profile.virtio.values()):
         unchecked.append("PCI config bytes past the header (capabilities): QEMU's write masks there are not "
@@ -241,6 +245,55 @@ def _virtio(state: Record, idstr: str, instance: int, vmsd: str, slot: VirtioSlo
         yield refusal("features", (f"Features {guest:#x} unsupported. Allowed features: {slot.host_features:#x}",),
                       _EPERM, "virtio.guest_features",
                       f"a destination device that offers features {extra:#x} (its properties, or a newer machine type)")
+
+
+def _checked_fields(record: records.DeviceState, profile: Profile, offset: int) -> Iterator[Refusal]:
+    """migration/vmstate-types.c: ``int32 le`` takes 0..its own value, ``* equal`` only its own value."""
+    for check in profile.field_checks:
+        if (check.idstr, check.instance_id) != (record.idstr, record.instance_id):
+            continue
+        value = record.record.fields.get(check.field)
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        if check.rule == "le" and not 0 <= value <= check.value:
+            first = f"Invalid value {value} expecting positive value <= {check.value}"
+            fix = f"a destination whose {check.field} is at least {value} (a newer QEMU or the source's CPU model)"
+        elif check.rule == "equal" and value != check.value:
+            first = f"{check.value:x} != {value:x}"
+            fix = f"a destination device whose {check.field} is {value}, as the source's"
+        else:
+            continue
+        yield Refusal(f"field-{check.rule}", (first, f"Failed to load {check.vmsd}:{check.field}",
+                                              _device_error(record.instance_id, record.idstr), _failed(_EINVAL)),
+                      offset, record.idstr, check.field, fix)
+        return
+
+
+def _subsection_versions(record: records.DeviceState, profile: Profile, vmdesc: dict[tuple[str, int], dict[str, Any]],
+                         offset: int) -> Iterator[Refusal]:
+    """vmstate_subsection_load: a subsection newer than the destination's (its own stream sent that one)."""
+    entry = vmdesc.get((record.idstr, record.instance_id))
+    local = profile.subsection_versions.get(record.idstr, {})
+    if entry is None or not local:
+        return
+    for name, version in _listed_subsections(entry):
+        mine = local.get(name)
+        if mine is not None and version > mine:
+            yield Refusal("subsection-version-too-new", (
+                f"{name}: incoming version_id {version} is too new for local version_id {mine}",
+                _device_error(record.instance_id, record.idstr), _failed(_EINVAL)), offset, record.idstr, name,
+                f"a destination whose '{name}' loads version {version} (a newer QEMU)")
+            return
+
+
+def _listed_subsections(entry: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    for sub in entry.get("subsections", []) if isinstance(entry.get("subsections"), list) else []:
+        if isinstance(sub, dict) and isinstance(sub.get("vmsd_name"), str) and isinstance(sub.get("version"), int):
+            yield sub["vmsd_name"], sub["version"]
+            yield from _listed_subsections(sub)
+    for field in entry.get("fields", []) if isinstance(entry.get("fields"), list) else []:
+        if isinstance(field, dict) and isinstance(field.get("struct"), dict):
+            yield from _listed_subsections(field["struct"])
 
 
 def _vector_refused(vector: Any, slot: VirtioSlot) -> bool:

@@ -31,10 +31,16 @@ __all__ = [
     "RamPageRun",
     "RamZero",
     "RamEos",
+    "RamFlush",
+    "MappedRamHeader",
+    "MappedRamBlock",
+    "MappedRamBitmap",
+    "MappedRamFill",
     "HtabHeader",
     "HtabChunk",
     "HtabEnd",
     "Command",
+    "CommandKind",
     "Eof",
     "VmDescription",
     "TrailingData",
@@ -75,6 +81,25 @@ class RamFlag(enum.IntFlag):
     XBZRLE = 0x40
     HOOK = 0x80
     COMPRESS_PAGE = 0x100
+    #: QEMU >= 8.1 with multifd (migration/ram.c RAM_SAVE_FLAG_MULTIFD_FLUSH): sync the multifd channels here
+    MULTIFD_FLUSH = 0x200
+
+
+class CommandKind(enum.IntEnum):
+    """QEMU_VM_COMMAND numbers (migration/savevm.c ``enum qemu_vm_cmd``)."""
+
+    OPEN_RETURN_PATH = 1
+    PING = 2
+    POSTCOPY_ADVISE = 3
+    POSTCOPY_LISTEN = 4
+    POSTCOPY_RUN = 5
+    POSTCOPY_RAM_DISCARD = 6
+    POSTCOPY_RESUME = 7
+    PACKAGED = 8
+    RECV_BITMAP = 9
+    ENABLE_COLO = 10
+    #: QEMU >= 10.0 (``send-switchover-start``): the source stops iterating, the device state follows
+    SWITCHOVER_START = 11
 
 
 @attrs.frozen
@@ -163,6 +188,29 @@ class RamBlock:
     page_size: int | None = None
     #: only when x-ignore-shared is on (configuration/capabilities)
     address: int | None = None
+    #: only in a mapped-ram file (configuration/capabilities ``mapped-ram``): where its bitmap and pages are
+    mapped: MappedRamHeader | None = None
+
+
+@attrs.frozen
+class MappedRamHeader:
+    """QEMU's ``MappedRamHeader`` after a block's entry in a mapped-ram file (migration/ram.c, 28 packed bytes).
+
+    ``bitmap_offset`` and ``pages_offset`` are file offsets (from the file's
+    first byte, which is the stream's): the block's dirty bitmap (one bit per
+    page, host ``unsigned long`` words) and its pages, page ``i`` at
+    ``pages_offset + i * page_size``.
+    """
+
+    version: int
+    page_size: int
+    bitmap_offset: int
+    pages_offset: int
+
+    def bitmap_size(self, length: int) -> int:
+        """Bytes of the bitmap of a block of ``length`` bytes (64-bit words, as x86_64, ppc64 and aarch64 hosts have)."""
+        pages = length // self.page_size
+        return (pages + 63) // 64 * 8
 
 
 @attrs.frozen
@@ -172,6 +220,11 @@ class RamBlockList:
     total: int
     blocks: tuple[RamBlock, ...]
     flags: int = RamFlag.MEM_SIZE
+
+    @property
+    def mapped(self) -> bool:
+        """A mapped-ram block list: only the be64 is this record's; each block's entry is a ``MappedRamBlock``."""
+        return any(block.mapped is not None for block in self.blocks)
 
 
 @attrs.frozen
@@ -192,7 +245,9 @@ class RamPageRun:
     that hash or count pages skip a Python object per page.  ``raw`` is the
     exact wire bytes: ``count`` records of a be64 (offset | PAGE | CONTINUE)
     followed by the page; a read-only view of the input when the reader
-    maps its file (``streams.qemu.ram``), bytes otherwise.
+    maps its file (``streams.qemu.ram``), bytes otherwise.  In a mapped-ram
+    file the pages lie side by side at their block offsets: ``header`` is 0
+    and ``raw`` is the pages alone.
     """
 
     block: str
@@ -200,13 +255,15 @@ class RamPageRun:
     count: int
     page_size: int
     raw: bytes | memoryview = attrs.field(repr=False)
+    #: bytes before each page in ``raw``: the record's be64 on the wire, none in a mapped-ram file
+    header: int = 8
 
     def pages(self) -> Iterator[tuple[int, memoryview]]:
         """(offset, contents) of each page, without copying."""
         view = memoryview(self.raw)
-        stride = 8 + self.page_size
+        stride = self.header + self.page_size
         for i in range(self.count):
-            start = i * stride + 8
+            start = i * stride + self.header
             yield self.offset + i * self.page_size, view[start : start + self.page_size]
 
     def expand(self) -> Iterator[RamPage]:
@@ -231,6 +288,41 @@ class RamEos:
     """End of this section's RAM records; ``value`` is the raw be64."""
 
     value: int = RamFlag.EOS
+
+
+@attrs.frozen
+class RamFlush:
+    """A RAM record with the MULTIFD_FLUSH flag alone (QEMU >= 8.1 with multifd); ``value`` is the raw be64."""
+
+    value: int = RamFlag.MULTIFD_FLUSH
+
+
+@attrs.frozen
+class MappedRamBlock:
+    """One block's entry in a mapped-ram file: name, length (and what the capabilities add), then its header."""
+
+    block: RamBlock
+
+
+@attrs.frozen
+class MappedRamBitmap:
+    """A stretch of a block's bitmap as the file holds it: ``index`` is its first byte within the bitmap."""
+
+    block: str
+    index: int
+    data: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
+class MappedRamFill:
+    """Bytes of a mapped-ram file that QEMU's loader never reads (padding, pages whose bitmap bit is clear).
+
+    ``data`` is None when they are all zero (a hole in a sparse file, and
+    what a writer leaves as one), else the bytes as the file holds them.
+    """
+
+    length: int
+    data: bytes | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen
@@ -261,6 +353,14 @@ class Command:
 
     command: int
     data: bytes
+
+    @property
+    def name(self) -> str:
+        """The command's name in QEMU (``SWITCHOVER_START``), or its number."""
+        try:
+            return CommandKind(self.command).name
+        except ValueError:
+            return str(self.command)
 
 
 @attrs.frozen
@@ -298,6 +398,10 @@ StreamRecord = Union[
     RamPageRun,
     RamZero,
     RamEos,
+    RamFlush,
+    MappedRamBlock,
+    MappedRamBitmap,
+    MappedRamFill,
     HtabHeader,
     HtabChunk,
     HtabEnd,

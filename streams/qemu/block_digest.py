@@ -129,10 +129,13 @@ class BlockDigests:
         block = self._usable(run.block, run.offset, size)
         if block is None:
             return
-        view, stride, page_size = memoryview(run.raw), 8 + run.page_size, run.page_size
+        view, stride, page_size = memoryview(run.raw), run.header + run.page_size, run.page_size
         update = block.hasher.update
-        for start in range(8, run.count * stride, stride):
-            update(view[start : start + page_size])
+        if not run.header:  # mapped-ram pages lie side by side
+            update(view[: run.count * page_size])
+        else:
+            for start in range(run.header, run.count * stride, stride):
+                update(view[start : start + page_size])
         block.position += size
 
     def _fill(self, block: _Block, byte: int, count: int) -> None:

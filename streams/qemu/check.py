@@ -16,6 +16,7 @@ from vmstate.compare_bytes import first_difference
 from vmstate.limits import DEFAULT_LIMITS, Limits
 from vmstate.lookup import TYPED_SOURCE, DescriptionLookup, LookupFunction
 
+from .mapped_ram import zero_difference
 from .naming import naming
 from .reader import StreamReader
 from .writer import encode_record
@@ -103,6 +104,14 @@ def check_stream(
     idstrs: dict[int, str] = {}
     current: SectionReport | None = None
     for record in StreamReader(source, descriptions=descriptions, limits=limits, batch_pages=True):
+        if isinstance(record, records.MappedRamFill) and record.data is None:  # a hole: never made of bytes here
+            at = zero_difference(original, record.length) if report.identical else None
+            if at is not None:
+                report.identical = False
+                report.first_difference = report.size + at
+            report.size += record.length
+            current_named(current, record.length)
+            continue
         data = encode_record(record)
         at = _compare(data, original, report.identical)
         if at is not None:
@@ -128,6 +137,12 @@ def check_stream(
     return report
 
 
+def current_named(current: SectionReport | None, size: int) -> None:
+    """Count ``size`` bytes of RAM records towards the section being read."""
+    if current is not None:
+        current.named_bytes += size
+
+
 def _count(record: StreamRecord, size: int, current: SectionReport, report: CheckReport) -> None:
     """Count a record of the section ``current`` (a body, or RAM and HTAB records) towards the reports."""
     match record:
@@ -151,5 +166,6 @@ def _count(record: StreamRecord, size: int, current: SectionReport, report: Chec
         case records.RamZero():
             current.named_bytes += size
             report.ram_zero_pages += 1
-        case records.RamBlockList() | records.RamEos() | records.HtabHeader() | records.HtabChunk() | records.HtabEnd():
+        case (records.RamBlockList() | records.RamEos() | records.RamFlush() | records.HtabHeader() | records.HtabChunk()
+              | records.HtabEnd() | records.MappedRamBlock() | records.MappedRamBitmap() | records.MappedRamFill()):
             current.named_bytes += size

@@ -17,14 +17,29 @@ from __future__ import annotations
 
 import mmap
 import struct
-from typing import Iterator
+from typing import Iterator, Union
 
-from streams.records import RamBlock, RamBlockList, RamEos, RamFlag, RamPage, RamPageRun, RamZero
-from vmstate.errors import LimitExceededError, MalformedError, UnsupportedError
+from streams.records import (
+    MappedRamBitmap,
+    MappedRamBlock,
+    MappedRamFill,
+    MappedRamHeader,
+    RamBlock,
+    RamBlockList,
+    RamEos,
+    RamFlag,
+    RamFlush,
+    RamPage,
+    RamPageRun,
+    RamZero,
+)
+from vmstate.errors import DecodeError, LimitExceededError, MalformedError, TruncatedError, UnsupportedError
 from vmstate.limits import Limits
 from vmstate.wire import ByteReader
 
-__all__ = ["RamCodec", "MappedInput"]
+from .mapped_ram import HEADER, RandomAccess, check_header, encode_header, region_records
+
+__all__ = ["RamCodec", "MappedInput", "RamRecord"]
 
 _U64 = 8
 # Plain ints: IntFlag arithmetic costs microseconds per page on a hot path.
@@ -33,6 +48,7 @@ _EOS = int(RamFlag.EOS)
 _MEM_SIZE = int(RamFlag.MEM_SIZE)
 _ZERO = int(RamFlag.ZERO)
 _PAGE = int(RamFlag.PAGE)
+_FLUSH = int(RamFlag.MULTIFD_FLUSH)
 _HEADER = struct.Struct(">Q")
 #: records checked before a run's full lookahead: short runs (pages among zero pages) stay cheap
 _PROBE = 16
@@ -84,8 +100,10 @@ class RamCodec:
         ignore_shared: bool = False,
         batch_pages: bool = False,
         mapped: MappedInput | None = None,
+        mapped_ram: RandomAccess | None = None,
     ) -> None:
-        """``mapped``: the input file, mapped (page runs are sliced from it, not read)."""
+        """``mapped``: the input file, mapped (page runs are sliced from it, not read); ``mapped_ram``: the
+        input of a mapped-ram file (its configuration announces the capability), where blocks' regions are read."""
         if page_size < 1024 or page_size & (page_size - 1) or page_size > limits.max_page_size:
             raise LimitExceededError(f"page size {page_size} is not a power of two in 1 KiB..limits.max_page_size")
         self.page_size = page_size
@@ -93,10 +111,11 @@ class RamCodec:
         self.ignore_shared = ignore_shared
         self.batch_pages = batch_pages
         self.mapped = mapped
+        self.mapped_ram = mapped_ram
         self.blocks: dict[str, RamBlock] = {}
         self._last_block: str | None = None
 
-    def decode_body(self, reader: ByteReader) -> Iterator[RamBlockList | RamPage | RamPageRun | RamZero | RamEos]:
+    def decode_body(self, reader: ByteReader) -> Iterator[RamRecord]:
         """Yield the records of one RAM section body, ending with ``RamEos``."""
         mask = self.page_size - 1
         page_size = self.page_size
@@ -108,8 +127,12 @@ class RamCodec:
             if kind == _EOS:
                 yield RamEos(value)
                 return
-            if kind == _MEM_SIZE:
+            if kind == _MEM_SIZE and self.mapped_ram is not None:
+                yield from self._decode_mapped(reader, self.mapped_ram, address)
+            elif kind == _MEM_SIZE:
                 yield self._decode_blocks(reader, address)
+            elif value == _FLUSH:
+                yield RamFlush(value)
             elif kind == _PAGE or kind == _ZERO:
                 block = self._block_name(reader, flags, start)
                 if address >= self.blocks[block].length:
@@ -211,23 +234,71 @@ class RamCodec:
             blocks.append(block)
         return RamBlockList(total, tuple(blocks))
 
+    def _decode_mapped(self, reader: ByteReader, access: RandomAccess, total: int) -> Iterator[RamRecord]:
+        """A mapped-ram block list: every entry first (they are chained by their headers), then block by block."""
+        entries: list[tuple[RamBlock, int]] = []
+        position, remaining = reader.offset, total
+        while remaining > 0:
+            if len(entries) >= self.limits.max_array_count:
+                raise LimitExceededError(
+                    f"more than limits.max_array_count = {self.limits.max_array_count} RAM blocks", offset=position
+                )
+            head = access.read_at(position, 1)
+            extra = 8 if self.ignore_shared else 0
+            body = access.read_at(position + 1, head[0] + 8 + extra + HEADER.size) if head else b""
+            if not head or len(body) < head[0] + 8 + extra + HEADER.size:
+                raise TruncatedError("the file ends inside a mapped-ram block entry", offset=position)
+            name = body[: head[0]].decode("latin-1")
+            (length,) = _HEADER.unpack_from(body, head[0])
+            address = _HEADER.unpack_from(body, head[0] + 8)[0] if extra else None
+            if length > remaining:
+                raise MalformedError(
+                    f"RAM block {name!r} of {length:#x} bytes overruns the announced total {total:#x}", offset=position
+                )
+            header = MappedRamHeader(*HEADER.unpack_from(body, head[0] + 8 + extra))
+            block = RamBlock(name, length, None, address, header)
+            end = position + 1 + len(body)
+            try:
+                check_header(block, header, end, self.page_size, access.size)
+            except DecodeError as error:
+                error.add_context(path=(name,))
+                raise
+            entries.append((block, end))
+            self.blocks[name] = block
+            remaining -= length
+            position = header.pages_offset + length
+        yield RamBlockList(total, tuple(block for block, _ in entries))
+        view = None if self.mapped is None else self.mapped.view
+        for block, end in entries:
+            reader.skip(end - reader.offset)
+            yield MappedRamBlock(block)
+            assert block.mapped is not None
+            try:
+                for record in region_records(access, block, block.mapped, end, view):
+                    yield record
+                    reader.skip(_region_size(record))
+            except DecodeError as error:
+                error.add_context(path=(block.name,))
+                raise
+
     @staticmethod
-    def encode(record: RamBlockList | RamPage | RamPageRun | RamZero | RamEos) -> bytes:
-        """Encode one RAM record exactly as it was read."""
+    def encode(record: RamRecord) -> bytes:
+        """Encode one RAM record exactly as it was read (a ``MappedRamFill`` hole as its zeros: writers seek)."""
         if isinstance(record, RamPageRun):  # a view of a mapped file is copied: callers keep bytes
             return record.raw if isinstance(record.raw, bytes) else record.raw.tobytes()
-        if isinstance(record, RamEos):
+        if isinstance(record, (RamEos, RamFlush)):
             return record.value.to_bytes(_U64, "big")
+        if isinstance(record, MappedRamBitmap):
+            return record.data
+        if isinstance(record, MappedRamFill):
+            return bytes(record.length) if record.data is None else record.data
+        if isinstance(record, MappedRamBlock):
+            return _entry(record.block)
         if isinstance(record, RamBlockList):
-            parts = [(record.total | record.flags).to_bytes(_U64, "big")]
-            for block in record.blocks:
-                name = block.name.encode("latin-1")
-                parts.append(bytes((len(name),)) + name + block.length.to_bytes(_U64, "big"))
-                if block.page_size is not None:
-                    parts.append(block.page_size.to_bytes(_U64, "big"))
-                if block.address is not None:
-                    parts.append(block.address.to_bytes(_U64, "big"))
-            return b"".join(parts)
+            head = (record.total | record.flags).to_bytes(_U64, "big")
+            if record.mapped:  # each entry is its MappedRamBlock's, between the blocks' regions
+                return head
+            return head + b"".join(_entry(block) for block in record.blocks)
         head = (record.offset | record.flags).to_bytes(_U64, "big")
         if not record.flags & RamFlag.CONTINUE:
             name = record.block.encode("latin-1")
@@ -235,3 +306,27 @@ class RamCodec:
         if isinstance(record, RamZero):
             return head + bytes((record.fill,))
         return head + record.data
+
+
+RamRecord = Union[RamBlockList, RamPage, RamPageRun, RamZero, RamEos, RamFlush, MappedRamBlock, MappedRamBitmap, MappedRamFill]
+
+
+def _entry(block: RamBlock) -> bytes:
+    """A block's entry in the MEM_SIZE list (its mapped-ram header last, when it has one)."""
+    name = block.name.encode("latin-1")
+    parts = [bytes((len(name),)), name, block.length.to_bytes(_U64, "big")]
+    if block.page_size is not None:
+        parts.append(block.page_size.to_bytes(_U64, "big"))
+    if block.address is not None:
+        parts.append(block.address.to_bytes(_U64, "big"))
+    if block.mapped is not None:
+        parts.append(encode_header(block.mapped))
+    return b"".join(parts)
+
+
+def _region_size(record: MappedRamBitmap | MappedRamFill | RamPageRun) -> int:
+    if isinstance(record, MappedRamBitmap):
+        return len(record.data)
+    if isinstance(record, MappedRamFill):
+        return record.length
+    return record.count * record.page_size

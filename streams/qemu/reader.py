@@ -61,6 +61,7 @@ from vmstate.wire import ByteReader
 from ..magic import container_name
 from .configuration import CONFIGURATION, capabilities_of, page_size_of
 from .htab import decode_htab_body
+from .mapped_ram import RandomAccess
 from .ram import MappedInput, RamCodec
 from .scan import ScanContext, find_body_end, is_boundary
 from .trailer import Trailer, locate_trailer
@@ -164,9 +165,11 @@ class StreamReader:
             announced = page_size_of(configuration.record)
             if announced is not None and not self._explicit_page_size:
                 self.page_size = announced
-            ignore_shared = "x-ignore-shared" in capabilities_of(configuration.record)
+            capabilities = capabilities_of(configuration.record)
+            ignore_shared = "x-ignore-shared" in capabilities
+            mapped_ram = "mapped-ram" in capabilities
         else:
-            ignore_shared = False
+            ignore_shared = mapped_ram = False
         while True:
             start = r.offset
             type_byte = r.u8()
@@ -194,7 +197,8 @@ class StreamReader:
                             limits=self._limits,
                             ignore_shared=ignore_shared,
                             batch_pages=self._batch_pages,
-                            mapped=self._mapped() if self._batch_pages else None,
+                            mapped=self._mapped() if self._batch_pages or mapped_ram else None,
+                            mapped_ram=RandomAccess(self._file, self._origin) if mapped_ram else None,
                         )
                     yield from ram.decode_body(r)
                 elif idstr == "spapr/htab":

@@ -26,8 +26,8 @@ __all__ = ["summarize"]
 
 
 class _Block:
-    def __init__(self, name: str, length: int, digest: bool) -> None:
-        self.name, self.length = name, length
+    def __init__(self, name: str, length: int, digest: bool, mapped: records.MappedRamHeader | None = None) -> None:
+        self.name, self.length, self.mapped = name, length, mapped
         self.pages = self.zero_pages = 0
         self.digest = hashlib.sha256() if digest else None
 
@@ -53,7 +53,10 @@ class _Block:
             self.digest.update(bytes((fill,)))
 
     def as_json(self) -> dict[str, Any]:
-        out = {"name": self.name, "length": self.length, "pages": self.pages, "zero_pages": self.zero_pages}
+        out: dict[str, Any] = {"name": self.name, "length": self.length, "pages": self.pages, "zero_pages": self.zero_pages}
+        if self.mapped is not None:  # a mapped-ram file: where the block's bitmap and pages lie in it
+            out["mapped_ram"] = {"version": self.mapped.version, "page_size": self.mapped.page_size,
+                                 "bitmap_offset": self.mapped.bitmap_offset, "pages_offset": self.mapped.pages_offset}
         if self.digest is not None:
             out["sha256"] = self.digest.hexdigest()
         return out
@@ -102,7 +105,9 @@ def summarize(stream: Iterable[StreamRecord], plain: PlainPolicy = JSON, *, reco
                         out["sections"][-1]["unnamed"] = unnamed
             case records.RamBlockList():
                 for block in record.blocks:
-                    blocks.setdefault(block.name, _Block(block.name, block.length, record_digests))
+                    blocks.setdefault(block.name, _Block(block.name, block.length, record_digests, block.mapped))
+            case records.RamFlush():
+                out["multifd_flushes"] = out.get("multifd_flushes", 0) + 1
             case records.RamPageRun():
                 blocks[record.block].add_run(record)
             case records.RamPage():

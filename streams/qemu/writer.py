@@ -36,7 +36,8 @@ def _section_header(record: records.SectionHeader) -> bytes:
 def encode_record(record: StreamRecord) -> bytes:
     """The exact bytes of one record."""
     match record:
-        case records.RamPage() | records.RamPageRun() | records.RamZero() | records.RamEos() | records.RamBlockList():
+        case (records.RamPage() | records.RamPageRun() | records.RamZero() | records.RamEos() | records.RamBlockList()
+              | records.RamFlush() | records.MappedRamBlock() | records.MappedRamBitmap() | records.MappedRamFill()):
             return RamCodec.encode(record)
         case records.DeviceState():
             return encode(record.description, record.record, path=())
@@ -61,19 +62,46 @@ def encode_record(record: StreamRecord) -> bytes:
     raise EncodeError(f"not a stream record: {type(record).__name__}")
 
 
+#: zeros written at a time where a sink cannot seek over a mapped-ram hole
+_ZEROS = bytes(1 << 20)
+
+
 class StreamWriter:
-    """Write records to a binary file object."""
+    """Write records to a binary file object; a mapped-ram file's holes stay holes in a seekable one."""
 
     def __init__(self, sink: BinaryIO) -> None:
+        self._sink = sink
         self._out = ByteWriter(sink)
+        self._holes = sink.seekable()
+        self._pending = False  # the last record was a hole that nothing has been written after yet
 
     @property
     def offset(self) -> int:
         return self._out.offset
 
     def write(self, record: StreamRecord) -> None:
+        if isinstance(record, records.MappedRamFill) and record.data is None:
+            self._hole(record.length)
+            return
         self._out.write(encode_record(record))
+        self._pending = False
+
+    def _hole(self, length: int) -> None:
+        if self._holes:
+            self._sink.seek(length, 1)
+            self._out.offset += length
+            self._pending = length > 0 or self._pending
+            return
+        for start in range(0, length, len(_ZEROS)):
+            self._out.write(_ZEROS[: min(len(_ZEROS), length - start)])
+
+    def finish(self) -> None:
+        """Give the file its full size when it ends in a hole (nothing was written over the last one)."""
+        if self._pending:
+            self._sink.truncate(self._sink.tell())
+            self._pending = False
 
     def write_all(self, records: Iterable[StreamRecord]) -> None:
         for record in records:
             self.write(record)
+        self.finish()

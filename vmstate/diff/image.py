@@ -132,6 +132,8 @@ def collect(
                     for block in record.blocks:
                         if block.name not in image.ram:
                             image.ram[block.name] = RamBlockImage(block.name, block.length)
+                            if block.mapped is not None:  # the pages a mapped-ram file leaves out are zero
+                                image.ram[block.name].table.absent_is_zero(block.mapped.page_size)
                 case _:
                     _framing(image, record)
     except DecodeError as error:
@@ -189,7 +191,7 @@ def _page(image: StreamImage, record: records.RamPage | records.RamZero) -> None
 def _page_run(image: StreamImage, run: records.RamPageRun) -> None:
     image.page_size = run.page_size
     block = _block(image, run.block)
-    block.table.set(run.offset // run.page_size, run_digests(run.raw, run.count, run.page_size))
+    block.table.set(run.offset // run.page_size, run_digests(run.raw, run.count, run.page_size, run.header))
     block.pages += run.count
 
 

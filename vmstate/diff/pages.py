@@ -41,10 +41,10 @@ def page_digest(data: bytes | memoryview) -> bytes:
     return digest[:-1] + _LOW_BIT[digest[-1]].to_bytes(1, "big")
 
 
-def run_digests(raw: bytes | memoryview, count: int, page_size: int) -> bytes:
-    """The entries of ``count`` pages laid out as wire records (8-byte header, then the page)."""
-    view, stride = memoryview(raw), 8 + page_size
-    entries = bytearray(b"".join([_HASH(view[start : start + page_size]) for start in range(8, count * stride, stride)]))
+def run_digests(raw: bytes | memoryview, count: int, page_size: int, header: int = 8) -> bytes:
+    """The entries of ``count`` pages laid out as wire records (``header`` bytes, then the page; 0 in mapped-ram)."""
+    view, stride = memoryview(raw), header + page_size
+    entries = bytearray(b"".join([_HASH(view[start : start + page_size]) for start in range(header, count * stride, stride)]))
     entries[DIGEST_SIZE - 1 :: DIGEST_SIZE] = entries[DIGEST_SIZE - 1 :: DIGEST_SIZE].translate(_LOW_BIT)
     return bytes(entries)
 
@@ -79,6 +79,12 @@ class PageTable:
         self._run = bytearray()
         #: one past the highest page index stored
         self.pages = 0
+        #: what a never-written page reads as (``ABSENT``, or a zero page's entry: see ``absent_is_zero``)
+        self._absent = ABSENT
+
+    def absent_is_zero(self, page_size: int) -> None:
+        """Pages never written read as zero pages: a mapped-ram block, whose loader leaves them zero."""
+        self._absent = fill_digest(0, page_size)
 
     def set(self, index: int, digests: bytes) -> None:
         """Record the digests of pages ``index``, ``index + 1``, ... (later calls win)."""
@@ -107,8 +113,9 @@ class PageTable:
     def read(self, start: int, count: int) -> bytes:
         """Entries ``start .. start+count-1``; never-written pages read as ``ABSENT``."""
         self._flush()
-        data = os.pread(self._fd, count * DIGEST_SIZE, start * DIGEST_SIZE)
-        return data.ljust(count * DIGEST_SIZE, b"\0")
+        data = os.pread(self._fd, count * DIGEST_SIZE, start * DIGEST_SIZE).ljust(count * DIGEST_SIZE, b"\0")
+        # Every stored entry's last byte is odd, so a run of 16 zero bytes found from the left is a whole entry.
+        return data if self._absent == ABSENT else data.replace(ABSENT, self._absent)
 
     def next_data(self, index: int) -> int | None:
         """The first page at or after ``index`` that may have been written (None: none).

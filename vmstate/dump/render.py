@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
+from streams.records import Command
 from vmstate.description import Buffer
 from vmstate.display import DisplayTable, path_step, shown
 from vmstate.lookup import RAW_SOURCE
@@ -51,6 +52,10 @@ class _Text:
         yield f"footers: {'yes' if summary['footers'] else 'no'}, vmdesc: {'yes' if summary['vmdesc'] else 'no'}"
         for block in summary["ram"]:
             yield from self._block(block)
+        if summary.get("multifd_flushes"):
+            yield f"ram: {summary['multifd_flushes']} MULTIFD_FLUSH records"
+        for command in summary.get("commands", ()):
+            yield f"command {_command_name(command['command'])}"
         for section in summary["sections"]:
             yield (
                 f"[{section['section_id']}] {section['idstr']} instance {section['instance_id']} v{section['version']}"
@@ -65,6 +70,9 @@ class _Text:
 
     def _block(self, block: dict[str, Any]) -> Iterator[str]:
         line = f"ram {block['name']}: {block['length']:#x} bytes, {block['pages']} pages, {block['zero_pages']} zero pages"
+        if "mapped_ram" in block:
+            mapped = block["mapped_ram"]
+            line += f", mapped-ram bitmap at {mapped['bitmap_offset']:#x}, pages at {mapped['pages_offset']:#x}"
         digest = None
         if block.get("content_digest"):
             digest = f"{block['content_digest_algorithm']} {block['content_digest']}"
@@ -200,3 +208,8 @@ def _json(value: Any, newline: str) -> Iterator[str]:
 def _key(key: Any) -> str:
     """A map key as json.dumps writes it: text as it is, a number or constant as its JSON text, quoted."""
     return json.dumps(key if isinstance(key, str) else json.dumps(key))
+
+
+def _command_name(number: int) -> str:
+    """QEMU's name of a QEMU_VM_COMMAND (``SWITCHOVER_START``), or its number."""
+    return Command(number, b"").name

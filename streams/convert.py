@@ -13,10 +13,12 @@ from vmstate.limits import DEFAULT_LIMITS, Limits
 from vmstate.lookup import DescriptionLookup, LookupFunction
 
 from .formats import open_records
+from .qemu.layout import LAYOUTS, MappedRamWriter, to_plain
 from .snapshots import OUTPUT_FORMATS, save_snapshot, save_stream
+from .snapshots._atomic import atomic_write
 from .snapshots._snapshot import _require_stream
 
-__all__ = ["OUTPUT_FORMATS", "convert"]
+__all__ = ["OUTPUT_FORMATS", "LAYOUTS", "convert"]
 
 PathLike = str | os.PathLike[str]
 
@@ -28,18 +30,26 @@ def convert(
     *,
     descriptions: DescriptionLookup | LookupFunction | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    layout: str | None = None,
 ) -> None:
     """Convert between a QEMU stream and snapshot codecs, atomically; the input kind is detected.
 
-    ``to`` is ``qemu`` or a codec name (``msgpack``, ``cbor``, ``json``).
+    ``to`` is ``qemu`` or a codec name (``msgpack``, ``cbor``, ``json``).  ``layout`` (``qemu`` only):
+    ``plain`` or ``mapped-ram`` lays the RAM out that way (``streams.qemu.layout``); None keeps the input's.
     """
     if to not in OUTPUT_FORMATS:
         raise EncodeError(f"unknown output format {to!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    if layout is not None and (to != "qemu" or layout not in LAYOUTS):
+        raise EncodeError(f"a layout ({', '.join(LAYOUTS)}) is for QEMU output only, not {layout!r} to {to}")
     # what is not a snapshot is read as a QEMU stream: its reader says what is wrong with it
     with open_records(src_path, descriptions=descriptions, limits=limits, fallback="qemu") as opened:
         content = "stream" if opened.kind == "qemu" else opened.reader.content
         if to == "qemu":
             _require_stream(content, opened.path)
-            save_stream(dst_path, opened.records)
+            if layout == "mapped-ram":
+                with atomic_write(dst_path) as sink:
+                    MappedRamWriter(sink, limits=limits).write_all(to_plain(opened.records))
+            else:
+                save_stream(dst_path, opened.records if layout is None else to_plain(opened.records))
         else:
             save_snapshot(dst_path, opened.records, codec=to, content=content, limits=limits)

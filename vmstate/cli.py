@@ -382,8 +382,14 @@ _SUFFIX_FORMATS = {".msgpack": "msgpack", ".cbor": "cbor", ".json": "json", ".js
     type=click.Choice(["msgpack", "cbor", "json", "qemu"]),
     help="Output format; default: from TARGET's suffix (.msgpack .cbor .json .mig).",
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["plain", "mapped-ram"]),
+    help="QEMU output: lay RAM out as a plain stream or a mapped-ram file (migrate file: with mapped-ram on); "
+    "default: as the input has it.",
+)
 @click.pass_context
-def convert(ctx: click.Context, source: Path, target: Path, to: str | None) -> None:
+def convert(ctx: click.Context, source: Path, target: Path, to: str | None, layout: str | None) -> None:
     """Convert a QEMU stream into a snapshot (msgpack, CBOR, JSON) or back.
 
     SOURCE is a QEMU stream (plain, xz or gzip) or a snapshot; which one is
@@ -391,7 +397,9 @@ def convert(ctx: click.Context, source: Path, target: Path, to: str | None) -> N
     old content.  Only a regular file is replaced (a symlink to one is
     written through); a device node, FIFO, directory or dangling symlink is
     refused.  Converting a stream to a snapshot and back gives QEMU's bytes
-    exactly.
+    exactly.  ``--layout mapped-ram`` writes what QEMU 10.0's ``migrate file:``
+    writes with the mapped-ram capability on (pages at fixed offsets, a sparse
+    file), ``--layout plain`` a stream without it.
     """
 
     def action() -> int:
@@ -400,7 +408,7 @@ def convert(ctx: click.Context, source: Path, target: Path, to: str | None) -> N
         output = to or _SUFFIX_FORMATS.get(target.suffix.lower())
         if output is None:
             _fail(f"{target}: cannot tell the output format from the suffix {target.suffix!r}; use --to")
-        convert_file(source, target, output, descriptions=_registry())
+        convert_file(source, target, output, descriptions=_registry(), layout=layout)
         return 0
 
     _run(ctx, action)

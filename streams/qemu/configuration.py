@@ -9,10 +9,12 @@ version 0, and no footer follows it.
 
 from __future__ import annotations
 
+import attrs
+
 from vmstate.description import Description, Field, Record
 from vmstate.kinds import UINT32, prefixed, varray, vbuffer
 
-__all__ = ["CONFIGURATION", "page_size_of", "capabilities_of"]
+__all__ = ["CONFIGURATION", "CAPABILITIES_NAME", "page_size_of", "capabilities_of", "with_capability", "without_capability"]
 
 
 def _always(_state: object) -> bool:
@@ -62,3 +64,30 @@ def capabilities_of(record: Record) -> frozenset[str]:
     if sub is None:
         return frozenset()
     return frozenset(bytes(c).decode("latin-1") for c in sub.fields["capabilities"])
+
+
+CAPABILITIES_NAME = _CAPABILITIES.name
+
+
+def with_capability(record: Record, name: bytes) -> Record:
+    """``record`` announcing capability ``name`` too (QEMU lists the validated ones it has on)."""
+    sub = record.subsections.get(CAPABILITIES_NAME)
+    have = list(sub.fields["capabilities"]) if sub is not None else []
+    if name in have:
+        return record
+    return _capabilities(record, [*have, name])
+
+
+def without_capability(record: Record, name: bytes) -> Record:
+    """``record`` not announcing ``name`` (without the subsection when nothing is left)."""
+    sub = record.subsections.get(CAPABILITIES_NAME)
+    if sub is None or name not in sub.fields["capabilities"]:
+        return record
+    return _capabilities(record, [c for c in sub.fields["capabilities"] if c != name])
+
+
+def _capabilities(record: Record, capabilities: list[bytes]) -> Record:
+    subsections = {k: v for k, v in record.subsections.items() if k != CAPABILITIES_NAME}
+    if capabilities:
+        subsections[CAPABILITIES_NAME] = Record(1, {"caps_count": len(capabilities), "capabilities": capabilities})
+    return attrs.evolve(record, subsections=subsections)

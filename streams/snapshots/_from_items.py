@@ -57,6 +57,8 @@ class ItemDecoder:
         self.content: str | None = None
         self.producer: str | None = None
         self.index: SnapshotIndex | None = None
+        #: the last block list's blocks, which mapped-ram items name
+        self._ram_blocks: dict[str, records.RamBlock] = {}
 
     def feed(self, item: Any) -> list[StreamRecord]:
         """The records of the next item."""
@@ -128,6 +130,27 @@ class ItemDecoder:
         self._blob = _Blob(fields.kind, size, fields.blob("data", size), make)
         return self._blob_done()
 
+    def _mapped(self, f: ItemFields) -> StreamRecord:
+        """A mapped-ram item: a block's entry, a stretch of its bitmap or pages, or bytes the loader skips."""
+        limit = self._limits.max_buffer
+        if f.kind == "mapped_block":
+            return records.MappedRamBlock(_mapped_block(f, self._ram_blocks))
+        if f.kind == "mapped_bitmap":
+            return records.MappedRamBitmap(_mapped_block(f, self._ram_blocks).name, f.uint("index"), f.blob("data", limit))
+        if f.kind == "mapped_fill":
+            length = f.uint("length", 48)  # 256 TiB: what a file system holds, a hole included
+            return records.MappedRamFill(length, _exact(f, "data", length) if f.has("data") else None)
+        if f.kind == "mapped_pages":
+            block = _mapped_block(f, self._ram_blocks)
+            page_size, count = f.uint("page_size", 32), f.uint("count", 32)
+            assert block.mapped is not None
+            if page_size != block.mapped.page_size:
+                raise f.bad("page_size", f"is {page_size}, the block's header says {block.mapped.page_size}")
+            if count * page_size > limit:
+                raise LimitExceededError(f"mapped_pages item: {count} pages exceed limits.max_buffer = {limit}")
+            return records.RamPageRun(block.name, f.uint("offset"), count, page_size, _exact(f, "data", count * page_size), header=0)
+        raise MalformedError(f"unknown item type {f.kind!r}")
+
     def _records(self, f: ItemFields) -> list[StreamRecord]:
         kind, limits = f.kind, self._limits
         if kind == "ram":
@@ -139,9 +162,15 @@ class ItemDecoder:
         if kind == "footer":
             return [records.SectionFooter(f.uint("id", 32))]
         if kind == "ram_blocks":
-            return [_ram_blocks(f, limits)]
+            blocks = _ram_blocks(f, limits)
+            self._ram_blocks = {block.name: block for block in blocks.blocks}
+            return [blocks]
         if kind == "ram_eos":
             return [records.RamEos(f.uint("value"))]
+        if kind == "ram_flush":
+            return [records.RamFlush(f.uint("value"))]
+        if kind.startswith("mapped_"):
+            return [self._mapped(f)]
         if kind == "file_header":
             return [records.FileHeader(f.uint("magic", 32), f.uint("version", 32))]
         if kind == "configuration":
@@ -171,6 +200,14 @@ class ItemDecoder:
         raise MalformedError(f"unknown item type {kind!r}")
 
 
+def _mapped_block(f: ItemFields, blocks: dict[str, records.RamBlock]) -> records.RamBlock:
+    name = f.wire_name("block" if f.kind != "mapped_block" else "name")
+    block = blocks.get(name)
+    if block is None or block.mapped is None:
+        raise f.bad("name" if f.kind == "mapped_block" else "block", f"names {name!r}, not a mapped-ram block of the block list")
+    return block
+
+
 def _exact(f: ItemFields, key: str, size: int) -> bytes:
     data = f.blob(key, size)
     if len(data) != size:
@@ -197,12 +234,19 @@ def _ram_blocks(f: ItemFields, limits: Limits) -> records.RamBlockList:
             raise f.bad("blocks", "holds an entry that is not a map")
         block = ItemFields(raw, "ram block")
         blocks.append(records.RamBlock(
-            block.wire_name("name"), block.uint("length"), block.optional_uint("page_size"), block.optional_uint("address")
+            block.wire_name("name"), block.uint("length"), block.optional_uint("page_size"), block.optional_uint("address"),
+            _mapped_header(block) if block.has("mapped") else None,
         ))
     total, flags = f.uint("total"), f.uint("flags", 10)
     if total & flags:
         raise f.bad("flags", f"{flags:#x} overlaps the total {total:#x}")
     return records.RamBlockList(total, tuple(blocks), flags)
+
+
+def _mapped_header(block: ItemFields) -> records.MappedRamHeader:
+    header = ItemFields(block.map("mapped"), "mapped-ram header")
+    return records.MappedRamHeader(header.uint("version", 32), header.uint("page_size"),
+                                   header.uint("bitmap_offset"), header.uint("pages_offset"))
 
 
 def _brief(index: SnapshotIndex) -> str:

@@ -17,6 +17,7 @@ from streams.records import (
     Configuration,
     DeviceState,
     RamPage,
+    RamPageRun,
     RamZero,
     StreamRecord,
 )
@@ -68,6 +69,8 @@ class IndexBuilder:
         match record:
             case RamPage():
                 self.ram_pages += 1
+            case RamPageRun():
+                self.ram_pages += record.count
             case RamZero():
                 self.ram_zero_pages += 1
             case DeviceState():

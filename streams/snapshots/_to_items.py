@@ -50,6 +50,10 @@ def _ram_blocks(record: records.RamBlockList) -> dict[str, Any]:
             entry["page_size"] = block.page_size
         if block.address is not None:
             entry["address"] = block.address
+        if block.mapped is not None:
+            header = block.mapped
+            entry["mapped"] = {"version": header.version, "page_size": header.page_size,
+                               "bitmap_offset": header.bitmap_offset, "pages_offset": header.pages_offset}
         blocks.append(entry)
     return {"t": "ram_blocks", "total": record.total, "flags": int(record.flags), "blocks": blocks}
 
@@ -67,6 +71,17 @@ def record_items(record: StreamRecord) -> Iterator[dict[str, Any]]:
             yield _ram_blocks(record)
         case records.RamEos(value=value):
             yield {"t": "ram_eos", "value": value}
+        case records.RamFlush(value=value):
+            yield {"t": "ram_flush", "value": value}
+        case records.MappedRamBlock(block=block):
+            yield {"t": "mapped_block", "name": block.name}
+        case records.MappedRamBitmap():
+            yield {"t": "mapped_bitmap", "block": record.block, "index": record.index, "data": bytes(record.data)}
+        case records.MappedRamFill(length=length, data=data):
+            yield {"t": "mapped_fill", "length": length} if data is None else {"t": "mapped_fill", "length": length, "data": bytes(data)}
+        case records.RamPageRun(header=0):  # mapped-ram pages: no record headers to write back
+            yield {"t": "mapped_pages", "block": record.block, "offset": record.offset, "count": record.count,
+                   "page_size": record.page_size, "data": bytes(record.raw)}
         case records.FileHeader(magic=magic, version=version):
             yield {"t": "file_header", "magic": magic, "version": version}
         case records.Configuration():
@@ -92,9 +107,9 @@ def record_items(record: StreamRecord) -> Iterator[dict[str, Any]]:
 
 
 def _single_pages(stream: Iterable[StreamRecord]) -> Iterator[StreamRecord]:
-    """Records with batched RAM pages (``RamPageRun``) expanded to one ``RamPage`` each."""
+    """Records with batched RAM pages (``RamPageRun``) expanded to one ``RamPage`` each (mapped-ram runs stay)."""
     for record in stream:
-        if isinstance(record, records.RamPageRun):
+        if isinstance(record, records.RamPageRun) and record.header:
             yield from record.expand()
         else:
             yield record

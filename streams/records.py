@@ -41,6 +41,7 @@ __all__ = [
     "HtabEnd",
     "Command",
     "CommandKind",
+    "COMMAND_LENGTHS",
     "Eof",
     "VmDescription",
     "TrailingData",
@@ -361,6 +362,29 @@ class Command:
             return CommandKind(self.command).name
         except ValueError:
             return str(self.command)
+
+    def arguments(self) -> dict[str, int]:
+        """The payload's fields where QEMU gives it a fixed shape (migration/savevm.c ``loadvm_process_command``)."""
+        data = self.data
+        if self.command in (CommandKind.PING, CommandKind.PACKAGED) and len(data) == 4:
+            return {"value" if self.command == CommandKind.PING else "length": int.from_bytes(data, "big")}
+        if self.command == CommandKind.POSTCOPY_ADVISE and len(data) == 16:
+            return {"host_page_size": int.from_bytes(data[:8], "big"), "target_page_size": int.from_bytes(data[8:], "big")}
+        return {}
+
+
+#: payload lengths QEMU's loader requires of a command (``mig_cmd_args``); absent: variable
+COMMAND_LENGTHS: dict[int, tuple[int, ...]] = {
+    CommandKind.OPEN_RETURN_PATH: (0,),
+    CommandKind.PING: (4,),
+    CommandKind.POSTCOPY_ADVISE: (0, 16),
+    CommandKind.POSTCOPY_LISTEN: (0,),
+    CommandKind.POSTCOPY_RUN: (0,),
+    CommandKind.POSTCOPY_RESUME: (0,),
+    CommandKind.PACKAGED: (4,),
+    CommandKind.ENABLE_COLO: (0,),
+    CommandKind.SWITCHOVER_START: (0,),
+}
 
 
 @attrs.frozen

@@ -4,7 +4,8 @@ It follows the file header on machine types >= 2.4: the machine type name and,
 on some targets, subsections (``configuration/target-page-bits`` on aarch64
 ``virt``; ``configuration/capabilities`` when validatable capabilities such as
 x-ignore-shared are on).  It carries no version on the wire and is loaded as
-version 0, and no footer follows it.
+version 0, and no footer follows it.  QEMU >= 9.0's vmdesc describes it in a
+``configuration`` entry beside ``devices``, which must agree with it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import attrs
 
 from vmstate.description import Description, Field, Record
+from vmstate.errors import MalformedError
 from vmstate.kinds import UINT32, prefixed, varray, vbuffer
 
-__all__ = ["CONFIGURATION", "CAPABILITIES_NAME", "page_size_of", "capabilities_of", "with_capability", "without_capability"]
+__all__ = ["CONFIGURATION", "CAPABILITIES_NAME", "page_size_of", "capabilities_of", "with_capability", "without_capability", "check_vmdesc_entry"]
 
 
 def _always(_state: object) -> bool:
@@ -91,3 +93,25 @@ def _capabilities(record: Record, capabilities: list[bytes]) -> Record:
     if capabilities:
         subsections[CAPABILITIES_NAME] = Record(1, {"caps_count": len(capabilities), "capabilities": capabilities})
     return attrs.evolve(record, subsections=subsections)
+
+
+def check_vmdesc_entry(entry: object, record: Record, offset: int | None) -> None:
+    """Refuse a vmdesc ``configuration`` entry that does not describe the configuration section as decoded."""
+
+    def bad(what: str) -> MalformedError:
+        return MalformedError(f"vmdesc configuration entry {what}", offset=offset, section="vmdesc")
+
+    if not isinstance(entry, dict) or entry.get("vmsd_name") != CONFIGURATION.name:
+        raise bad("is not an object with vmsd_name 'configuration'")
+    fields = entry.get("fields")
+    if not isinstance(fields, list) or not all(isinstance(f, dict) for f in fields):
+        raise bad("has no list of field objects")
+    sizes = {f.get("name"): f.get("size") for f in fields}
+    if sizes.get("name") != len(record.fields["name"]):
+        raise bad(f"gives the machine name {sizes.get('name')!r} bytes, the section has {len(record.fields['name'])}")
+    subsections = entry.get("subsections", [])
+    if not isinstance(subsections, list):
+        raise bad("has 'subsections' that is not a list")
+    names = [sub.get("vmsd_name") if isinstance(sub, dict) else None for sub in subsections]
+    if names != list(record.subsections):
+        raise bad(f"lists the subsections {names}, the section has {list(record.subsections)}")

@@ -27,6 +27,7 @@ import attrs
 
 from streams.files import seekable
 from streams.records import (
+    COMMAND_LENGTHS,
     QEMU_FILE_VERSION,
     QEMU_MAGIC,
     Command,
@@ -59,7 +60,7 @@ from vmstate.vmdesc import check_name, description_from_vmdesc
 from vmstate.wire import ByteReader
 
 from ..magic import container_name
-from .configuration import CONFIGURATION, capabilities_of, page_size_of
+from .configuration import CONFIGURATION, capabilities_of, check_vmdesc_entry, page_size_of
 from .htab import decode_htab_body
 from .mapped_ram import RandomAccess
 from .ram import MappedInput, RamCodec
@@ -160,6 +161,8 @@ class StreamReader:
         used_ids: set[int] = set()
         if r.peek(1) == bytes((SectionType.CONFIGURATION,)):
             configuration = self._configuration(r)
+            if self.vmdesc is not None and "configuration" in self.vmdesc:  # QEMU >= 9.0
+                check_vmdesc_entry(self.vmdesc["configuration"], configuration.record, self._vmdesc_offset)
             yield configuration
             self._footers = True
             announced = page_size_of(configuration.record)
@@ -288,8 +291,14 @@ class StreamReader:
         return SectionFooter(read_id)
 
     def _command(self, r: ByteReader) -> Command:
+        start = r.offset
         command = r.u16()
-        return Command(command, r.read(r.u16()))
+        record = Command(command, r.read(r.u16()))
+        allowed = COMMAND_LENGTHS.get(command)
+        if allowed is not None and len(record.data) not in allowed:  # the loader refuses it ("received bad length")
+            raise MalformedError(f"{record.name} command with {len(record.data)} bytes of payload, QEMU's loader takes "
+                                 f"{' or '.join(map(str, allowed))}", offset=start, section="command")
+        return record
 
     def _after_eof(self, r: ByteReader) -> Iterator[StreamRecord]:
         if r.peek(1) == bytes((SectionType.VMDESCRIPTION,)):

@@ -55,7 +55,7 @@ class _Text:
         if summary.get("multifd_flushes"):
             yield f"ram: {summary['multifd_flushes']} MULTIFD_FLUSH records"
         for command in summary.get("commands", ()):
-            yield f"command {_command_name(command['command'])}"
+            yield f"command {_command_text(command['command'], command['data'])}"
         for section in summary["sections"]:
             yield (
                 f"[{section['section_id']}] {section['idstr']} instance {section['instance_id']} v{section['version']}"
@@ -210,6 +210,9 @@ def _key(key: Any) -> str:
     return json.dumps(key if isinstance(key, str) else json.dumps(key))
 
 
-def _command_name(number: int) -> str:
-    """QEMU's name of a QEMU_VM_COMMAND (``SWITCHOVER_START``), or its number."""
-    return Command(number, b"").name
+def _command_text(number: int, data: Any) -> str:
+    """A QEMU_VM_COMMAND by QEMU's name (``SWITCHOVER_START``), with its arguments where they have a shape."""
+    payload = bytes.fromhex(data) if isinstance(data, str) else bytes(data)
+    command = Command(number, payload)
+    arguments = ", ".join(f"{k} {v:#x}" if "size" in k else f"{k} {v}" for k, v in command.arguments().items())
+    return f"{command.name} ({arguments})" if arguments else command.name

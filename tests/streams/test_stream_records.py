@@ -1,7 +1,8 @@
 """streams.records: ``STREAM_RECORD_TYPES`` is the union, and every ``match`` over it covers it.
 
 One record of each type: from real QEMU 7.2 streams (pc and pseries, pages
-single and batched) and, for the types a paused VM does not produce, by hand.
+single and batched), QEMU 10.0's mapped-ram file and, for the types a paused
+VM does not produce, by hand.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from streams.qemu import (
     Command,
     HtabChunk,
     RamPage,
+    RamFlush,
     RamPageRun,
     RamZero,
     RawBody,
@@ -25,18 +27,20 @@ from streams.qemu import (
     encode_record,
 )
 from streams.snapshots._to_items import record_items
-from tests.support.paths import CORPUS
+from tests.support.paths import CORPUS, ROOT
 from vmstate.errors import EncodeError
 
 _HAND_MADE = [HtabChunk(index=0, n_valid=1, n_invalid=0, ptes=bytes(16)), RawBody(b"\x01\x02", "no description"),
-              Command(command=2, data=b""), TrailingData(b"after EOF")]
+              Command(command=2, data=b""), TrailingData(b"after EOF"), RamFlush()]
 
 
 def _one_of_each() -> dict[type, Any]:
     found: dict[type, Any] = {type(r): r for r in _HAND_MADE}
-    for name in ("pseries-7.2-virtio-all-legacy.mig", "pc-7.2-virtio-net-legacy.mig"):
+    paths = [CORPUS / "pseries-7.2-virtio-all-legacy.mig", CORPUS / "pc-7.2-virtio-net-legacy.mig",
+             ROOT / "compat_fixtures" / "formats" / "pc-10.0-mapped-ram.mig.xz"]
+    for path in paths:
         for batch in (False, True):
-            with open_records(CORPUS / name, descriptions=DEFAULT_REGISTRY, batch_pages=batch) as opened:
+            with open_records(path, descriptions=DEFAULT_REGISTRY, batch_pages=batch) as opened:
                 for record in opened.records:
                     found.setdefault(type(record), record)
     return found
@@ -44,7 +48,7 @@ def _one_of_each() -> dict[type, Any]:
 
 def test_the_tuple_is_the_union() -> None:
     assert STREAM_RECORD_TYPES == get_args(StreamRecord)
-    assert len(set(STREAM_RECORD_TYPES)) == 18
+    assert len(set(STREAM_RECORD_TYPES)) == 22
 
 
 def test_every_record_type_encodes_and_becomes_snapshot_items() -> None:

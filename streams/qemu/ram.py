@@ -127,12 +127,11 @@ class RamCodec:
             if kind == _EOS:
                 yield RamEos(value)
                 return
-            if kind == _MEM_SIZE and self.mapped_ram is not None:
-                yield from self._decode_mapped(reader, self.mapped_ram, address)
-            elif kind == _MEM_SIZE:
-                yield self._decode_blocks(reader, address)
-            elif value == _FLUSH:
-                yield RamFlush(value)
+            if kind == _MEM_SIZE:
+                if self.mapped_ram is not None:
+                    yield from self._decode_mapped(reader, self.mapped_ram, address)
+                else:
+                    yield self._decode_blocks(reader, address)
             elif kind == _PAGE or kind == _ZERO:
                 block = self._block_name(reader, flags, start)
                 if address >= self.blocks[block].length:
@@ -146,6 +145,8 @@ class RamCodec:
                     yield RamPage(block, address, flags, reader.read(page_size))
                     if self.batch_pages:
                         yield from self._runs(reader, block, address + page_size)
+            elif value == _FLUSH:
+                yield RamFlush(value)
             else:
                 unsupported = [text for flag, text in _UNSUPPORTED.items() if kind & flag]
                 if unsupported:

@@ -397,9 +397,9 @@ def convert(ctx: click.Context, source: Path, target: Path, to: str | None, layo
     old content.  Only a regular file is replaced (a symlink to one is
     written through); a device node, FIFO, directory or dangling symlink is
     refused.  Converting a stream to a snapshot and back gives QEMU's bytes
-    exactly.  ``--layout mapped-ram`` writes what QEMU 10.0's ``migrate file:``
+    exactly.  --layout mapped-ram writes what QEMU 10.0's "migrate file:"
     writes with the mapped-ram capability on (pages at fixed offsets, a sparse
-    file), ``--layout plain`` a stream without it.
+    file), --layout plain a stream without it.
     """
 
     def action() -> int:

@@ -1,22 +1,33 @@
-"""State classes of the common machine devices QEMU migrates on every target."""
+"""State classes of the common machine devices QEMU migrates on every target.
 
-from .core import CpuCommon, GlobalState, Timer
-from .pc import AcpiBuild, I2cBus, PciBus, PciHost, Pcspk, Port92
-from .pc_chipset import (
-    PIIX4_PM_STATES, Apic, Dma, FwCfg, Hpet, I440fx, I8254, I8259, Ioapic, KvmVapic, Mc146818Rtc, Piix3,
-)
-from .pc_isa import Fdc, Pckbd, PiixIde, Ps2Keyboard, Ps2Mouse, ScsiDisk, Vmmouse
-from .ppc import PPC_CPU_STATES, SPAPR_PCI_STATES, IcpServer, Ics, SpaprIommu, SpaprMachine, SpaprNvram, SpaprRtc
-from .x86_cpu import X86CpuState
+The names below are imported when first used (``vmstate._lazy``): importing
+one module of this package (``devices.machine.core``) does not import the others.
+"""
 
-#: the section state classes of the x86 and ppc64 machines beyond the ones above (registered by ``devices``)
-MACHINE_STATES: tuple[type, ...] = (
-    X86CpuState, KvmVapic, Apic, FwCfg, I440fx, Dma, Piix3, I8259, Ioapic, Hpet, Mc146818Rtc, I8254,
-    *PIIX4_PM_STATES, Fdc, Ps2Keyboard, Ps2Mouse, Pckbd, Vmmouse, PiixIde, ScsiDisk,
-    *PPC_CPU_STATES, Ics, IcpServer, SpaprRtc, SpaprNvram, SpaprIommu, *SPAPR_PCI_STATES, SpaprMachine,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vmstate import _lazy
+
+if TYPE_CHECKING:
+    from ._states import MACHINE_STATES
+    from .core import CpuCommon, GlobalState, Timer
+    from .pc import AcpiBuild, I2cBus, PciBus, PciHost, Pcspk, Port92
+    from .x86_cpu import X86CpuState
+
+_NAMES = _lazy.exports({
+    ".core": ("Timer", "CpuCommon", "GlobalState"),
+    ".pc": ("PciBus", "PciHost", "Pcspk", "Port92", "I2cBus", "AcpiBuild"),
+    ".x86_cpu": ("X86CpuState",),
+    "._states": ("MACHINE_STATES",),
+})
 
 __all__ = [
     "Timer", "CpuCommon", "GlobalState", "PciBus", "PciHost", "Pcspk", "Port92", "I2cBus", "AcpiBuild",
     "X86CpuState", "MACHINE_STATES",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    return _lazy.load(__name__, _NAMES, name)

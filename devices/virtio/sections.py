@@ -1,67 +1,104 @@
-"""Find the description of a virtio device section from its idstr and version."""
+"""Find the description of a virtio device section from its idstr and version.
+
+Each device's module is imported when a section of that device is first
+looked up (``_DEVICES``): a stream without virtio-gpu does not pay for it.
+"""
 
 from __future__ import annotations
 
+import importlib
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from vmstate.description import Description, Field
 
-from .balloon import VIRTIO_BALLOON
-from .blk import VIRTIO_BLK
-from .gpu import GPU_FIELD, VIRTIO_GPU
-from .input import VIRTIO_INPUT
-from .iommu import VIRTIO_IOMMU
-from .mem import VIRTIO_MEM
-from .net import VIRTIO_NET, VIRTIO_NET_MULTIQUEUE_BACKEND
-from .ninep import VIRTIO_9P
-from .rng import VIRTIO_RNG
-from .save_load import VirtioDeviceClass, virtio_field
-from .scsi import VIRTIO_SCSI
-from .serial import VIRTIO_SERIAL
-from .transport import MMIO, PCI, Transport, transport_for_idstr
+if TYPE_CHECKING:
+    from .save_load import VirtioDeviceClass
+    from .transport import Transport
 
-__all__ = ["DEVICE_CLASSES", "virtio_section", "section_description"]
+__all__ = ["DEVICE_CLASSES", "DEVICE_NAMES", "device_class", "virtio_section", "section_description"]
 
-#: every virtio device class we model, by savevm name
-DEVICE_CLASSES: dict[str, VirtioDeviceClass] = {
-    cls.savevm_name: cls
-    for cls in (
-        VIRTIO_NET, VIRTIO_BLK, VIRTIO_SERIAL, VIRTIO_BALLOON, VIRTIO_RNG, VIRTIO_SCSI, VIRTIO_9P,
-        VIRTIO_INPUT, VIRTIO_GPU, VIRTIO_IOMMU, VIRTIO_MEM,
-    )
+#: every virtio device class we model, by savevm name: (module, attribute); ``DEVICE_CLASSES`` has them imported
+_DEVICES: dict[str, tuple[str, str]] = {
+    "virtio-net": (".net", "VIRTIO_NET"),
+    "virtio-blk": (".blk", "VIRTIO_BLK"),
+    "virtio-console": (".serial", "VIRTIO_SERIAL"),
+    "virtio-balloon": (".balloon", "VIRTIO_BALLOON"),
+    "virtio-rng": (".rng", "VIRTIO_RNG"),
+    "virtio-scsi": (".scsi", "VIRTIO_SCSI"),
+    "virtio-9p": (".ninep", "VIRTIO_9P"),
+    "virtio-input": (".input", "VIRTIO_INPUT"),
+    "virtio-gpu": (".gpu", "VIRTIO_GPU"),
+    "virtio-iommu": (".iommu", "VIRTIO_IOMMU"),
+    "virtio-mem": (".mem", "VIRTIO_MEM"),
 }
 
+#: the savevm names of ``DEVICE_CLASSES``, in the same order, without importing a device
+DEVICE_NAMES: tuple[str, ...] = tuple(_DEVICES)
 
 #: layouts a stream cannot tell apart before the bytes are read, tried after the first
-_ALTERNATIVES: dict[str, tuple[VirtioDeviceClass, ...]] = {"virtio-net": (VIRTIO_NET_MULTIQUEUE_BACKEND,)}
+_ALTERNATIVES: dict[str, tuple[tuple[str, str], ...]] = {"virtio-net": ((".net", "VIRTIO_NET_MULTIQUEUE_BACKEND"),)}
 
 #: section fields after ``virtio`` (devices whose vmsd adds a field of its own)
-_TRAILING_FIELDS: dict[str, tuple[Field, ...]] = {"virtio-gpu": (GPU_FIELD,)}
+_TRAILING_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {"virtio-gpu": ((".gpu", "GPU_FIELD"),)}
+
+
+def _imported(where: tuple[str, str]) -> Any:
+    module, name = where
+    return getattr(importlib.import_module(module, __package__), name)
+
+
+@lru_cache(maxsize=None)
+def device_class(savevm_name: str) -> VirtioDeviceClass:
+    """The device class for a savevm name of ``DEVICE_NAMES`` (its module imported now)."""
+    found: VirtioDeviceClass = _imported(_DEVICES[savevm_name])
+    return found
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEVICE_CLASSES":  # every device imported: only what lists them all asks for this
+        classes = {savevm_name: device_class(savevm_name) for savevm_name in _DEVICES}
+        globals()["DEVICE_CLASSES"] = classes
+        return classes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    #: every virtio device class we model, by savevm name
+    DEVICE_CLASSES: dict[str, VirtioDeviceClass]
 
 
 def _section(device_class: VirtioDeviceClass, transport: Transport) -> Description:
+    from .save_load import virtio_field
+
     description = virtio_field(device_class, transport)
-    trailing = _TRAILING_FIELDS.get(device_class.savevm_name, ())
+    trailing: tuple[Field, ...] = tuple(_imported(at) for at in _TRAILING_FIELDS.get(device_class.savevm_name, ()))
     return attrs.evolve(description, fields=description.fields + trailing) if trailing else description
 
 
 @lru_cache(maxsize=None)
 def section_description(savevm_name: str, transport_name: str) -> Description:
     """The section description for a device class on a transport (``pci`` or ``mmio``)."""
+    from .transport import MMIO, PCI
+
     transport: Transport = PCI if transport_name == "pci" else MMIO
-    alternatives = tuple(_section(cls, transport) for cls in _ALTERNATIVES.get(savevm_name, ()))
-    return attrs.evolve(_section(DEVICE_CLASSES[savevm_name], transport), alternatives=alternatives)
+    alternatives = tuple(_section(_imported(at), transport) for at in _ALTERNATIVES.get(savevm_name, ()))
+    return attrs.evolve(_section(device_class(savevm_name), transport), alternatives=alternatives)
 
 
 def virtio_section(idstr: str, instance_id: int, version: int) -> Description | None:
     """The description for a section, or None if it is not a virtio device we model."""
     name = idstr.rsplit("/", 1)[-1]
-    device_class = DEVICE_CLASSES.get(name)
-    transport = transport_for_idstr(idstr)
-    if device_class is None or transport is None:
+    if name not in _DEVICES:
         return None
-    if not device_class.minimum_version <= version <= device_class.version:
+    from .transport import transport_for_idstr
+
+    transport = transport_for_idstr(idstr)
+    if transport is None:
+        return None
+    found = device_class(name)
+    if not found.minimum_version <= version <= found.version:
         return None
     return section_description(name, transport.name)

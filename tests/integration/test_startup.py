@@ -71,6 +71,13 @@ def test_dump_imports_neither_diff_nor_compat(tmp_path: Path, as_json: bool) -> 
     assert _under(modules, _DIFF_AND_COMPAT) == []
 
 
+def test_dump_of_a_pc_stream_imports_the_devices_it_has_and_no_other(tmp_path: Path) -> None:
+    done, modules = _imported(tmp_path, "vmstate", "dump", CORPUS / "pc-7.2-virtio-net-modern.mig")
+    assert done.returncode == 0, done.stderr
+    assert {"devices.machine.x86_cpu", "devices.machine.pc_chipset", "devices.virtio.net"} <= set(modules)
+    assert _under(modules, ("devices.machine.ppc", "devices.virtio.gpu", "devices.virtio.blk", "devices.virtio.serial")) == []
+
+
 def test_migration_diff_help_imports_no_deepdiff(tmp_path: Path) -> None:
     done, modules = _imported(tmp_path, "migration-diff", "--help")
     assert done.returncode == 0, done.stderr
@@ -87,7 +94,7 @@ def test_vmstate_diff_and_compat_still_run_through_the_lazy_group(tmp_path: Path
     assert done.returncode == 0 and "schema" in done.stdout
 
 
-@pytest.mark.parametrize("package", ["vmstate", "vmstate.diff", "vmstate.compat"])
+@pytest.mark.parametrize("package", ["vmstate", "vmstate.diff", "vmstate.compat", "devices.machine", "devices.virtio"])
 def test_every_public_name_of_a_lazy_facade_resolves_to_its_module_s_object(package: str) -> None:
     facade = importlib.import_module(package)
     for name in facade.__all__:

@@ -123,8 +123,39 @@ def _unchecked(value: Any, policy: PlainPolicy) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return policy.bytes(value)
     if isinstance(value, (list, tuple)):
-        return [_unchecked(item, policy) for item in value]
+        return _unchecked_items(value, policy)
     return value
+
+
+#: the leaves a record may hold for ``_unchecked_items`` to reuse its conversion (no float: -0.0 == 0.0)
+_FLAT = (int, bool, str, type(None))
+
+
+def _unchecked_items(items: list[Any] | tuple[Any, ...], policy: PlainPolicy) -> list[Any]:
+    """A list's items; an item equal to the record before it, whose fields are all leaves, reuses that conversion.
+
+    Virtio's 1,024 queue slots are such runs (the unused ones all zero):
+    each is a fresh dict copied from the one before, not a call per field.
+    """
+    out: list[Any] = []
+    last: Record | None = None
+    last_types: list[type] = []
+    fields: dict[str, Any] = {}
+    for item in items:
+        if last is not None and type(item) is Record and item == last and list(map(type, item.fields.values())) == last_types:
+            plain: dict[str, Any] = {"version": item.version, "fields": dict(fields)}
+            if policy.all_subsections:
+                plain["subsections"] = {}
+            out.append(plain)
+            continue
+        converted = _unchecked(item, policy)
+        out.append(converted)
+        last = None
+        if type(item) is Record and not item.subsections:
+            last_types = list(map(type, item.fields.values()))
+            if all(t in _FLAT for t in last_types):
+                last, fields = item, converted["fields"]
+    return out
 
 
 def _int_out(value: Any, path: Path) -> int:

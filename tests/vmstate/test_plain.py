@@ -86,3 +86,23 @@ def test_only_the_snapshot_policy_refuses_what_no_codec_carries(bad: Any) -> Non
     assert caught.value.path == ("x", 0, "y")
     assert to_plain(record, JSON)["fields"]["x"][0]["fields"]["y"] == bad
     assert to_plain(record, DIFF)["fields"]["x"][0]["fields"]["y"] == bad
+
+
+_slot_values = st.sampled_from([0, 1, True, False, -1, "a", None])
+_slots = st.builds(Record, version=st.integers(0, 2), fields=st.dictionaries(st.sampled_from("ab"), _slot_values, max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([0, 1, 2]), max_size=12), st.lists(_slots, min_size=3, max_size=3), st.data())
+def test_runs_of_equal_list_items_convert_as_each_would_alone(picks: list[int], choices: list[Record], data: Any) -> None:
+    """A list of records (virtio's queue slots) with runs of equal ones, ``True`` beside an equal ``1`` among them."""
+    items: list[Any] = [choices[i] for i in picks]
+    if data.draw(st.booleans()) and items:
+        items.insert(data.draw(st.integers(0, len(items))), Record(version=0, fields={"a": b"\x00"}))
+    record = Record(version=1, fields={"vq": items})
+    for policy in (JSON, DIFF):
+        plain = record_to_plain(record, policy)
+        alone = [record_to_plain(item, policy) if isinstance(item, Record) else item for item in items]
+        assert repr(plain["fields"]["vq"]) == repr(alone)  # as text: True is not 1
+        converted = [id(item["fields"]) for item in plain["fields"]["vq"]]
+        assert len(set(converted)) == len(converted)  # no two items share a dict

@@ -127,23 +127,43 @@ def _unchecked(value: Any, policy: PlainPolicy) -> Any:
     return value
 
 
-#: the leaves a record may hold for ``_unchecked_items`` to reuse its conversion (no float: -0.0 == 0.0)
-_FLAT = (int, bool, str, type(None))
+#: leaves whose conversion may be shared between equal records (no float: -0.0 == 0.0; bytes convert to immutables)
+_FLAT = frozenset((int, bool, str, type(None), bytes))
+
+
+def _leaf_types(record: Record) -> list[Any] | None:
+    """The types of a record's fields (of a list field's items), or None unless all are ``_FLAT`` leaves."""
+    types: list[Any] = []
+    for value in record.fields.values():
+        kind = type(value)
+        if kind is list or kind is tuple:
+            inner = tuple(map(type, value))
+            if not _FLAT.issuperset(inner):
+                return None
+            types.append(inner)
+        elif kind in _FLAT:
+            types.append(kind)
+        else:
+            return None
+    return types
 
 
 def _unchecked_items(items: list[Any] | tuple[Any, ...], policy: PlainPolicy) -> list[Any]:
-    """A list's items; an item equal to the record before it, whose fields are all leaves, reuses that conversion.
+    """A list's items; an item equal to the record before it, with leaves of the same types, reuses its conversion.
 
     Virtio's 1,024 queue slots are such runs (the unused ones all zero):
-    each is a fresh dict copied from the one before, not a call per field.
+    each is a fresh copy of the one before, not a call per field.
     """
     out: list[Any] = []
     last: Record | None = None
-    last_types: list[type] = []
+    last_types: list[Any] | None = None
     fields: dict[str, Any] = {}
     for item in items:
-        if last is not None and type(item) is Record and item == last and list(map(type, item.fields.values())) == last_types:
-            plain: dict[str, Any] = {"version": item.version, "fields": dict(fields)}
+        if last is not None and type(item) is Record and item == last and _leaf_types(item) == last_types:
+            plain: dict[str, Any] = {
+                "version": item.version,
+                "fields": {name: value[:] if type(value) is list else value for name, value in fields.items()},
+            }
             if policy.all_subsections:
                 plain["subsections"] = {}
             out.append(plain)
@@ -152,8 +172,8 @@ def _unchecked_items(items: list[Any] | tuple[Any, ...], policy: PlainPolicy) ->
         out.append(converted)
         last = None
         if type(item) is Record and not item.subsections:
-            last_types = list(map(type, item.fields.values()))
-            if all(t in _FLAT for t in last_types):
+            last_types = _leaf_types(item)
+            if last_types is not None:
                 last, fields = item, converted["fields"]
     return out
 

@@ -88,7 +88,7 @@ def test_only_the_snapshot_policy_refuses_what_no_codec_carries(bad: Any) -> Non
     assert to_plain(record, DIFF)["fields"]["x"][0]["fields"]["y"] == bad
 
 
-_slot_values = st.sampled_from([0, 1, True, False, -1, "a", None])
+_slot_values = st.sampled_from([0, 1, True, False, -1, "a", None, b"\x00", 0.0, -0.0, [0, 0], [False, 0], (1,)])
 _slots = st.builds(Record, version=st.integers(0, 2), fields=st.dictionaries(st.sampled_from("ab"), _slot_values, max_size=2))
 
 
@@ -105,4 +105,6 @@ def test_runs_of_equal_list_items_convert_as_each_would_alone(picks: list[int], 
         alone = [record_to_plain(item, policy) if isinstance(item, Record) else item for item in items]
         assert repr(plain["fields"]["vq"]) == repr(alone)  # as text: True is not 1
         converted = [id(item["fields"]) for item in plain["fields"]["vq"]]
-        assert len(set(converted)) == len(converted)  # no two items share a dict
+        assert len(set(converted)) == len(converted)  # no two items share a dict (nor a list: below)
+        lists = [id(v) for item in plain["fields"]["vq"] for v in item["fields"].values() if isinstance(v, list)]
+        assert len(set(lists)) == len(lists)

@@ -5,12 +5,17 @@ re-encoded records, so nothing of the stream is held beyond one record.
 A run of RAM pages is the exception: its encoding is its wire bytes as read
 (``RamCodec.encode``), the source's own bytes at that place, so comparing it
 with the same bytes read again through the second handle proves nothing; the
-second handle seeks over it instead (one pass over the pages, not three).
+second handle seeks over it instead (one pass over the pages, not three)
+where its length is known, a regular file's or bytes in memory (a second
+handle that ends early is still compared, so the difference is found where
+it is); a decompressed stream is read as before.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import stat
 from typing import BinaryIO
 
 import attrs
@@ -45,6 +50,16 @@ def _compare(data: bytes, original: BinaryIO, compare: bool) -> int | None:
 
 
 _COMPARE_CHUNK = 1 << 20
+
+
+def _length(original: BinaryIO) -> int:
+    """The bytes of a second handle from where it is: known for a regular file and in-memory bytes, else -1."""
+    if isinstance(original, io.BytesIO):
+        return original.getbuffer().nbytes - original.tell()
+    if not isinstance(original, (io.BufferedReader, io.FileIO)):  # a decompressed stream is read, never sought over
+        return -1
+    status = os.fstat(original.fileno())
+    return status.st_size - original.tell() if stat.S_ISREG(status.st_mode) else -1
 
 
 @attrs.define
@@ -109,7 +124,8 @@ def check_stream(
     idstrs: dict[int, str] = {}
     current: SectionReport | None = None
     reader = StreamReader(source, descriptions=descriptions, limits=limits, batch_pages=True)
-    skip = original.seekable()
+    # how far the second handle may be sought over page runs: to its end (a shorter one is compared, so found)
+    skip_to = _length(original)
     for record in reader:
         if isinstance(record, records.MappedRamFill) and record.data is None:  # a hole: never made of bytes here
             at = zero_difference(original, record.length) if report.identical else None
@@ -119,7 +135,8 @@ def check_stream(
             report.size += record.length
             current_named(current, record.length)
             continue
-        if skip and isinstance(record, records.RamPageRun) and reader.offset - len(record.raw) == report.size:
+        if (isinstance(record, records.RamPageRun) and reader.offset - len(record.raw) == report.size
+                and report.size + len(record.raw) <= skip_to):
             original.seek(len(record.raw), io.SEEK_CUR)  # the source's own bytes here, as encode_record returns them
             data: bytes | memoryview = record.raw
         else:

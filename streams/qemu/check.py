@@ -58,7 +58,10 @@ def _length(original: BinaryIO) -> int:
         return original.getbuffer().nbytes - original.tell()
     if not isinstance(original, (io.BufferedReader, io.FileIO)):  # a decompressed stream is read, never sought over
         return -1
-    status = os.fstat(original.fileno())
+    try:
+        status = os.fstat(original.fileno())
+    except OSError:  # a view that is no file of its own (a qcow2 snapshot's state, a libvirt image's stream)
+        return -1
     return status.st_size - original.tell() if stat.S_ISREG(status.st_mode) else -1
 
 

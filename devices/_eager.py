@@ -21,7 +21,10 @@ def all_state_classes() -> tuple[type, ...]:
     """Every state class of the default registry, in the order it tries them (imports them all)."""
     from .machine import MACHINE_STATES, AcpiBuild, CpuCommon, GlobalState, I2cBus, PciBus, PciHost, Pcspk, Port92, Timer
 
-    return (Timer, CpuCommon, GlobalState, PciBus, PciHost, Pcspk, Port92, I2cBus, AcpiBuild, *MACHINE_STATES)
+    from .virtio.mem import VirtIOMEMEarly
+
+    return (Timer, CpuCommon, GlobalState, PciBus, PciHost, Pcspk, Port92, I2cBus, AcpiBuild, *MACHINE_STATES,
+            VirtIOMEMEarly)
 
 
 def registry_key(name: str) -> str:

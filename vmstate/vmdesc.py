@@ -139,6 +139,17 @@ def _element_kind(entry: dict[str, Any], where: str, limits: Limits, depth: int)
     return Buffer(size=size, type_name=type_name)
 
 
+def _last_element(entry: Any, previous: dict[str, Any]) -> bool:
+    """Whether ``entry`` is the unnumbered last element of the array ``previous`` belongs to."""
+    if not isinstance(entry, dict) or "index" in entry or entry.get("name") != previous.get("name"):
+        return False
+    same = ("type", "size", "array_len")
+    if any(entry.get(key) != previous.get(key) for key in same):
+        return False
+    struct, before = entry.get("struct"), previous.get("struct")
+    return not isinstance(struct, dict) or not isinstance(before, dict) or struct.get("vmsd_name") == before.get("vmsd_name")
+
+
 def _fields(entries: list[Any], where: str, limits: Limits, depth: int) -> tuple[Field, ...]:
     fields: list[Field] = []
     used: set[str] = set()
@@ -153,6 +164,11 @@ def _fields(entries: list[Any], where: str, limits: Limits, depth: int) -> tuple
             while i < len(entries) and isinstance(entries[i], dict) and entries[i].get("name") == name and "index" in entries[i]:
                 if entries[i]["index"] != len(elements):
                     raise _bad(f"index {entries[i]['index']!r} out of order", f"{where}.fields[{i}]")
+                elements.append(_element_kind(entries[i], f"{where}.fields[{i}]", limits, depth))
+                i += 1
+            # QEMU 10.0 writes no "index" on an expanded array's last element (seen in every
+            # 10.0 stream: ide's bmdma is index 0 then no index); 7.2 numbered them all.
+            if i < len(entries) and _last_element(entries[i], entries[i - 1]):
                 elements.append(_element_kind(entries[i], f"{where}.fields[{i}]", limits, depth))
                 i += 1
             kind: Kind = Items(elements=tuple(elements))

@@ -1,6 +1,11 @@
 """ppc64 ``pseries`` sections: the vCPU, XICS, RTC, NVRAM, TCE tables, the PHB, the machine.
 
-QEMU 7.2's vmsds at the version 7.2 writes.  Two of them carry fields that
+QEMU 7.2's vmsds at the version 7.2 writes, and what QEMU 10.0 changed in
+them: ``cpu/slb`` version 2 (QEMU 9.1 dropped the pre-3.0 machine types, and
+with them the SLB size field; 10.0 still loads version 1), so
+``cpu@ppc64-9.1`` writes it at 2 where ``cpu@ppc64`` writes 7.2's 1; and the
+POWER10 ``cpu/bhrb`` subsection (the branch history rolling buffer, QEMU 9.0).
+Two of them carry fields that
 only older machine types send (``cpu_pre_2_8_migration``,
 ``cpu_pre_3_0_migration``, ``pre_2_8_migration``: machine properties, not in
 the stream), so they come in variants, ``cpu@ppc64`` / ``cpu@ppc64-pre-3.0`` /
@@ -34,7 +39,7 @@ from vmstate.kinds import (
 from vmstate.typed import as_received, received_subsections
 
 __all__ = [
-    "Avr", "IcsIrq", "Ics", "IcpServer", "PPC_CPU_STATES", "PpcCpu", "PpcCpuPre28", "PpcCpuPre30", "Slbe", "SPAPR_PCI_STATES",
+    "Avr", "IcsIrq", "Ics", "IcpServer", "PPC_CPU_STATES", "PpcCpu", "PpcCpu91", "PpcCpuPre28", "PpcCpuPre30", "Slbe", "SPAPR_PCI_STATES",
     "SpaprIommu", "SpaprMachine", "Timebase", "SpaprNvram", "SpaprPci", "SpaprPciPre28", "SpaprRtc",
 ]
 
@@ -63,19 +68,23 @@ def _machine_before(release: str, flag: bool) -> Any:
     return test
 
 
-#: the CPU model decides these (insns_flags, the MMU model), not the stream
-_PPC_CPU_SUBSECTIONS = tuple(
-    Subsection(name, 1, as_received(name), 1)
+#: the CPU model decides these (insns_flags, the MMU model), not the stream; QEMU's order
+#: (target/ppc/machine.c): cpu/bhrb comes after cpu/slb (POWER10 CPUs: bhrb_needed)
+def _ppc_cpu_subsections(slb_version: int) -> tuple[Subsection, ...]:
+    names = ("cpu/fpu", "cpu/altivec", "cpu/vsx", "cpu/slb", "cpu/bhrb", "cpu/compat")
     # cpu/compat: a compat PVR set and not a pre-2.10 machine type
-    for name in ("cpu/fpu", "cpu/altivec", "cpu/vsx", "cpu/slb", "cpu/compat")
-)
+    return tuple(Subsection(n, slb_version if n == "cpu/slb" else 1, as_received(n), 1) for n in names)
 
 
-def _ppc_cpu(name: str, *, pre_2_8: bool, pre_3_0: bool) -> type:
+def _ppc_cpu(name: str, *, pre_2_8: bool, pre_3_0: bool, slb_version: int = 1) -> type:
     old = _machine_before("2_8", pre_2_8)
-    before_3_0 = _machine_before("3_0", pre_3_0)
+    pre_3_0_test = _machine_before("3_0", pre_3_0)
 
-    @state(name=name, version=5, minimum_version=5, subsections=_PPC_CPU_SUBSECTIONS)
+    def before_3_0(view: Any, version: int) -> bool:
+        # cpu/slb version 2 (QEMU 9.1) has no mig_slb_nr at all
+        return version < 2 and pre_3_0_test(view, version)
+
+    @state(name=name, version=5, minimum_version=5, subsections=_ppc_cpu_subsections(slb_version))
     class PpcCpuState:
         #: was the PVR
         pvr_padding: bytes = field(unused(8), name="unused")
@@ -109,6 +118,11 @@ def _ppc_cpu(name: str, *, pre_2_8: bool, pre_3_0: bool) -> type:
             array(struct(Slbe), 64), subsection="cpu/slb", default=attrs.Factory(lambda: [Slbe() for _ in range(64)]),
             name="env.slb",
         )
+        #: POWER10's branch history rolling buffer (env.bhrb_offset, BHRB_MAX_NUM_ENTRIES entries)
+        bhrb_offset: int = field(UINT64, subsection="cpu/bhrb", name="env.bhrb_offset")
+        bhrb: list[int] = field(
+            array(UINT64, 32), subsection="cpu/bhrb", default=attrs.Factory(lambda: [0] * 32), name="env.bhrb"
+        )
         compat_pvr: int = field(UINT32, subsection="cpu/compat")
         received_subsections: frozenset[str] = received_subsections()
 
@@ -120,11 +134,13 @@ PpcCpu.__doc__ = """QEMU's ``vmstate_ppc_cpu`` (target/ppc/machine.c) of qemu-sy
 
 Subsections ``cpu/tm``, ``cpu/sr`` and the embedded TLBs are not described.
 """
+PpcCpu91 = _ppc_cpu("cpu@ppc64-9.1", pre_2_8=False, pre_3_0=False, slb_version=2)
+PpcCpu91.__doc__ = """``cpu@ppc64`` as QEMU 9.1 and later send it: ``cpu/slb`` at version 2 (written back at 2)."""
 PpcCpuPre30 = _ppc_cpu("cpu@ppc64-pre-3.0", pre_2_8=False, pre_3_0=True)
 PpcCpuPre30.__doc__ = """``cpu@ppc64`` as machine types 2.8 to 2.12 send it: the SLB size too."""
 PpcCpuPre28 = _ppc_cpu("cpu@ppc64-pre-2.8", pre_2_8=True, pre_3_0=True)
 PpcCpuPre28.__doc__ = """``cpu@ppc64`` as machine types before 2.8 send it: MSR mask, instruction flags, BAT count, SLB size."""
-PPC_CPU_STATES: tuple[type, ...] = (PpcCpu, PpcCpuPre30, PpcCpuPre28)
+PPC_CPU_STATES: tuple[type, ...] = (PpcCpu, PpcCpu91, PpcCpuPre30, PpcCpuPre28)
 
 
 @state(name="irq", version=2, minimum_version=2)

@@ -1,4 +1,4 @@
-"""virtio-gpu (hw/display/virtio-gpu.c, QEMU 7.2): a second field after the virtio state.
+"""virtio-gpu (hw/display/virtio-gpu.c, QEMU 7.2 and 10.0): a second field after the virtio state.
 
 "For historical reasons virtio_gpu does not adhere to virtio migration
 scheme" (QEMU's comment): the device class has no save/load of its own, so
@@ -14,6 +14,30 @@ adds a field ``virtio-gpu`` of a custom info (``virtio_gpu_save``):
   ``max_outputs`` (must equal the destination's) and that many scanouts.
 
 virtio-vga puts the same section next to its own ``virtio-vga`` one.
+
+QEMU 9.0 added the scanout's framebuffer (``fb.format``, ``bytes_pp``,
+``width``, ``height``, ``stride``, ``offset``, be32 each) at the end of each
+``virtio-gpu-one-scanout``.  A nested vmsd's version is not on the wire, so
+since QEMU 9.0.1 (commit "virtio-gpu: fix v2 migration") they are
+``VMSTATE_UINT32_TEST`` fields whose test, ``scanout_vmstate_after_v2``,
+reads the device property ``x-scanout-vmstate-version``: 2 by default, 1 in
+``hw_compat_8_2``, so machine types up to 8.2 (7.2's, under any QEMU) keep
+7.2's layout and 9.0 on (``pc-i440fx-10.0``) add 24 bytes per scanout.
+
+But the test is handed the scanout it gates, and finds the device with
+``container_of(opaque, VirtIOGPUBase, scanout)``, which is right for
+``scanout[0]`` only: for scanout *i* it reads a byte ``i`` scanouts past the
+property, some other field of ``VirtIOGPU``.  So only the first scanout
+follows the machine type; the others carry the framebuffer or not by
+whatever that byte holds.  QEMU 10.0.2 shows it: ``virtio-vga,max_outputs=2``
+on ``pc-i440fx-7.2`` sends scanout 0 without and scanout 1 with the fields
+(``compat_fixtures/streams/pc-10.0-on-7.2-virtio-vga.mig.xz``, 116 bytes:
+8 + 4 + 40 + 64).  The stream carries neither the property nor the byte: the
+section has four layouts (first scanout with or without, the others with or
+without), and the section end picks one (:data:`GPU_FIELD` is 7.2's,
+:data:`GPU_FIELD_SCANOUT_V2` 10.0's default, :data:`GPU_FIELD_ALTERNATIVES`
+all four).  A destination loads by its own property and byte: such a stream
+may not load where the bytes differ, which is QEMU's bug, not ours.
 """
 
 from __future__ import annotations
@@ -34,7 +58,7 @@ from vmstate.wire import ByteReader
 from .parts import NoPart
 
 __all__ = [
-    "VIRTIO_GPU", "GPU_FIELD", "GpuResource", "GpuBacking", "GpuScanout", "GpuScanouts",
+    "VIRTIO_GPU", "GPU_FIELD", "GPU_FIELD_SCANOUT_V2", "GPU_FIELD_ALTERNATIVES", "GpuResource", "GpuBacking", "GpuScanout", "GpuScanouts",
     "VIRTIO_GPU_MAX_SCANOUTS", "PIXEL_FORMATS",
 ]
 
@@ -66,9 +90,14 @@ class GpuResource:
     backing: list[GpuBacking] = field(varray(struct(GpuBacking), "iov_cnt"))
 
 
+def _scanout_v2(view: Any, version: int) -> bool:
+    # scanout_vmstate_after_v2: the device property x-scanout-vmstate-version, offered as a scope
+    return int(getattr(view, "scanout_vmstate_version", 1)) >= 2
+
+
 @state(name="virtio-gpu-one-scanout", version=1, minimum_version=1)
 class GpuScanout:
-    """One output: the resource shown, its rectangle, and the cursor."""
+    """One output: the resource shown, its rectangle, the cursor and (property version 2) the framebuffer."""
 
     resource_id: int = field(UINT32)
     width: int = field(UINT32)
@@ -80,6 +109,20 @@ class GpuScanout:
     cursor_hot_y: int = field(UINT32)
     cursor_pos_x: int = field(UINT32)
     cursor_pos_y: int = field(UINT32)
+    fb_format: int = field(UINT32, exists=_scanout_v2)
+    fb_bytes_pp: int = field(UINT32, exists=_scanout_v2)
+    fb_width: int = field(UINT32, exists=_scanout_v2)
+    fb_height: int = field(UINT32, exists=_scanout_v2)
+    fb_stride: int = field(UINT32, exists=_scanout_v2)
+    fb_offset: int = field(UINT32, exists=_scanout_v2)
+
+
+@state(name="virtio-gpu-scanouts head", version=1, minimum_version=1)
+class GpuScanoutsHead:
+    """``vmstate_virtio_gpu_scanouts`` up to its scanout array."""
+
+    enable: int = field(INT32)
+    max_outputs: int = field(UINT32_EQUAL, default=1)
 
 
 @state(name="virtio-gpu-scanouts", version=1, minimum_version=1)
@@ -101,13 +144,57 @@ def _scanouts() -> Description:
     return description_of(GpuScanouts)
 
 
+@lru_cache(maxsize=1)
+def _head() -> Description:
+    return description_of(GpuScanoutsHead)
+
+
+@lru_cache(maxsize=1)
+def _scanout() -> Description:
+    return description_of(GpuScanout)
+
+
 def _pixel_bytes(resource: Record) -> int:
     return int(resource.fields["width"]) * _BYTES_PER_PIXEL * int(resource.fields["height"])
 
 
 @attrs.frozen
 class _GpuCodec:
-    """``virtio_gpu_save``/``virtio_gpu_load``: the resource list, then the scanouts."""
+    """``virtio_gpu_save``/``virtio_gpu_load``: the resource list, then the scanouts.
+
+    ``first_fb``: scanout 0 carries its framebuffer (the sender's ``x-scanout-vmstate-version``
+    is 2); ``rest_fb``: the other scanouts do (see the module for why they may differ).
+    """
+
+    first_fb: bool = False
+    rest_fb: bool = False
+
+    def _scopes(self, index: int) -> tuple[dict[str, Any], ...]:
+        with_fb = self.first_fb if index == 0 else self.rest_fb
+        return ({"scanout_vmstate_version": 2 if with_fb else 1},)
+
+    def _decode_scanouts(self, reader: ByteReader, context: CustomContext) -> Record:
+        path = (*context.path, "scanouts")
+        head = decode(_head(), reader, 1, limits=context.limits, path=path, _depth=context.depth)
+        scanouts = [
+            decode(_scanout(), reader, 1, limits=context.limits, path=(*path, "scanout", i), scopes=self._scopes(i),
+                   _depth=context.depth)
+            for i in range(int(head.fields["max_outputs"]))
+        ]
+        return Record(version=1, fields={**head.fields, "scanout": scanouts})
+
+    def _encode_scanouts(self, scanouts: Record, path: tuple[Any, ...]) -> bytes:
+        path = (*path, "scanouts")
+        items = scanouts.fields.get("scanout")
+        if not isinstance(items, list) or len(items) != scanouts.fields.get("max_outputs"):
+            raise EncodeError("scanout must be a list of max_outputs scanouts", path=(*path, "scanout"))
+        head = Record(version=1, fields={k: v for k, v in scanouts.fields.items() if k != "scanout"})
+        out = [encode(_head(), head, path=path)]
+        for i, item in enumerate(items):
+            if not isinstance(item, Record):
+                raise EncodeError("a scanout must be a Record", path=(*path, "scanout", i))
+            out.append(encode(_scanout(), item, path=(*path, "scanout", i), scopes=self._scopes(i)))
+        return b"".join(out)
 
     def decode(self, reader: ByteReader, context: CustomContext) -> Record:
         limits, path = context.limits, context.path
@@ -146,7 +233,7 @@ class _GpuCodec:
                 offset=reader.offset + 4,
                 path=(*path, "scanouts", "max_outputs"),
             )
-        scanouts = decode(_scanouts(), reader, 1, limits=limits, path=(*path, "scanouts"), _depth=context.depth)
+        scanouts = self._decode_scanouts(reader, context)
         return Record(version=1, fields={"resources": resources, "scanouts": scanouts})
 
     def encode(self, value: Any, context: CustomContext) -> bytes:
@@ -168,7 +255,7 @@ class _GpuCodec:
             fields = {k: v for k, v in resource.fields.items() if k != "pixels"}
             out += [encode(_resource(), attrs.evolve(resource, fields=fields), path=rpath), bytes(pixels)]
         out.append(b"\x00\x00\x00\x00")
-        out.append(encode(_scanouts(), scanouts, path=(*path, "scanouts")))
+        out.append(self._encode_scanouts(scanouts, path))
         return b"".join(out)
 
     def describe(self) -> dict[str, Any]:
@@ -177,6 +264,7 @@ class _GpuCodec:
         return {
             "layout": "resources while the next be32 is nonzero, each followed by width * 4 * height bytes "
             "of pixels; a be32 0; then the scanouts",
+            "framebuffer": {"first scanout": self.first_fb, "other scanouts": self.rest_fb},
             "resource": description_to_json(_resource(), _top=False),
             "scanouts": description_to_json(_scanouts(), _top=False),
         }
@@ -184,5 +272,13 @@ class _GpuCodec:
 
 #: the common part only: virtio-gpu gives the core no save/load
 VIRTIO_GPU = NoPart(savevm_name="virtio-gpu")
-#: the section's second field, after ``virtio``
-GPU_FIELD = Field(name="virtio-gpu", kind=Custom(codec=_GpuCodec(), type_name="virtio-gpu"))
+def _gpu_field(first_fb: bool, rest_fb: bool) -> Field:
+    return Field(name="virtio-gpu", kind=Custom(codec=_GpuCodec(first_fb, rest_fb), type_name="virtio-gpu"))
+
+
+#: the section's second field, after ``virtio``: scanouts as QEMU 7.2 and machine types <= 8.2 send them
+GPU_FIELD = _gpu_field(False, False)
+#: every scanout with its framebuffer (x-scanout-vmstate-version 2: machine types >= 9.0)
+GPU_FIELD_SCANOUT_V2 = _gpu_field(True, True)
+#: the layouts after the first, in the order tried: 9.0's, then the two that mix (see the module)
+GPU_FIELD_ALTERNATIVES = (GPU_FIELD_SCANOUT_V2, _gpu_field(False, True), _gpu_field(True, False))

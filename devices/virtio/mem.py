@@ -1,4 +1,4 @@
-"""virtio-mem's own part (hw/virtio/virtio-mem.c, ``vmstate_virtio_mem_device``, QEMU 7.2).
+"""virtio-mem's own part (hw/virtio/virtio-mem.c, ``vmstate_virtio_mem_device``, QEMU 7.2 and 10.0).
 
 First the sanity checks (``VMSTATE_WITH_TMP``: the tmp struct's fields
 inline, compared on load with the destination's own properties): address,
@@ -8,6 +8,17 @@ has one bit per block of the memory backend (``bitmap_size`` = region size /
 block size, set at realize) and travels as ``VMSTATE_BITMAP``: host
 ``unsigned long`` words, each as be64 (``put_bitmap``).  The stream does not
 carry its length, but the sanity checks carry both sizes it follows from.
+
+QEMU 8.2 ("virtio-mem: Support "x-early-migration"", the property on by
+default, off in ``hw_compat_8_1``) moves the sanity checks, the plugged size
+and the bitmap into a section of their own, ``virtio-mem-device-early``
+(:class:`VirtIOMEMEarly`, saved with the early-setup sections before RAM);
+the device part then keeps ``usable_region_size`` and ``requested_size``
+only (the other fields are ``_TEST`` fields on ``!early_migration``).  So
+machine types up to 8.1 (7.2's, under any QEMU) have 7.2's layout and 8.2 on
+the short one.  The stream does not carry the property: the section has both
+layouts (:data:`VIRTIO_MEM`, :data:`VIRTIO_MEM_EARLY_MIGRATION`), and the
+section end picks one.
 """
 
 from __future__ import annotations
@@ -16,8 +27,8 @@ from typing import Any
 
 import attrs
 
-from vmstate import field, state
-from vmstate.description import Custom, CustomContext, Description
+from vmstate import field, state, struct
+from vmstate.description import Custom, CustomContext, Description, Record
 from vmstate.errors import EncodeError, LimitExceededError, MalformedError
 from vmstate.kinds import UINT32, UINT64
 from vmstate.typed import description_of
@@ -25,7 +36,7 @@ from vmstate.wire import ByteReader
 
 from .parts import DescribedPart
 
-__all__ = ["VirtIOMEM", "VIRTIO_MEM", "bitmap_words"]
+__all__ = ["VirtIOMEM", "VirtIOMEMEarly", "VirtIOMEMSanityChecks", "VIRTIO_MEM", "VIRTIO_MEM_EARLY_MIGRATION", "bitmap_words"]
 
 _WORD = 8
 
@@ -41,6 +52,9 @@ class _Bitmap:
 
     def _words(self, context: CustomContext, offset: int | None) -> int:
         fields = context.scopes[-1]
+        checks = fields.get("tmp")  # virtio-mem-device-early keeps the sanity checks as QEMU's tmp struct
+        if isinstance(checks, Record):
+            fields = checks.fields
         region_size, block_size = fields.get("region_size"), fields.get("block_size")
         if not isinstance(region_size, int) or not isinstance(block_size, int) or block_size <= 0:
             raise MalformedError(
@@ -75,29 +89,63 @@ class _Bitmap:
         return {"layout": "be64 words, (region_size / block_size + 63) // 64 of them; bit n: block n plugged"}
 
 
+def _not_early(view: Any, version: int) -> bool:
+    # virtio_mem_vmstate_field_exists: with early migration these went in virtio-mem-device-early
+    return not getattr(view, "early_migration", False)
+
+
 @state(name="virtio-mem-device", version=1, minimum_version=1)
 class VirtIOMEM:
     """The memory device's geometry (checked on load) and what the guest plugged."""
 
     #: sanity checks (virtio-mem-device/sanity-checks, the tmp struct)
-    addr: int = field(UINT64)
-    region_size: int = field(UINT64)
-    block_size: int = field(UINT64)
-    node: int = field(UINT32)
+    addr: int = field(UINT64, exists=_not_early)
+    region_size: int = field(UINT64, exists=_not_early)
+    block_size: int = field(UINT64, exists=_not_early)
+    node: int = field(UINT32, exists=_not_early)
     usable_region_size: int = field(UINT64)
     #: plugged bytes
-    size: int = field(UINT64)
+    size: int = field(UINT64, exists=_not_early)
     requested_size: int = field(UINT64)
     #: bit n of word n // 64: block n is plugged
-    bitmap: list[int] = field(Custom(codec=_Bitmap(), type_name="bitmap"), default=attrs.Factory(list))
+    bitmap: list[int] = field(
+        Custom(codec=_Bitmap(), type_name="bitmap"), exists=_not_early, default=attrs.Factory(list)
+    )
 
     def plugged_blocks(self) -> int:
         """How many blocks the bitmap marks plugged."""
         return sum(bin(word).count("1") for word in self.bitmap)
 
 
+@state(name="virtio-mem-device/sanity-checks", version=0)
+class VirtIOMEMSanityChecks:
+    """``VirtIOMEMMigSanityChecks``: compared on load with the destination's own properties."""
+
+    addr: int = field(UINT64)
+    region_size: int = field(UINT64)
+    block_size: int = field(UINT64)
+    node: int = field(UINT32)
+
+
+@state(name="virtio-mem-device-early", version=1, minimum_version=1)
+class VirtIOMEMEarly:
+    """``vmstate_virtio_mem_device_early``: the sanity checks, the plugged size and the bitmap, before RAM."""
+
+    tmp: VirtIOMEMSanityChecks = field(struct(VirtIOMEMSanityChecks), default=attrs.Factory(VirtIOMEMSanityChecks))
+    size: int = field(UINT64)
+    bitmap: list[int] = field(Custom(codec=_Bitmap(), type_name="bitmap"), default=attrs.Factory(list))
+
+
 def _description(_config: dict[str, Any]) -> Description:
     return description_of(VirtIOMEM)
 
 
+def _early_migration(_common: dict[str, Any]) -> dict[str, Any]:
+    return {"early_migration": True}
+
+
 VIRTIO_MEM = DescribedPart(savevm_name="virtio-mem", version=1, minimum_version=1, description=_description)
+#: the device part of a machine type >= 8.2 (x-early-migration): the rest is in virtio-mem-device-early
+VIRTIO_MEM_EARLY_MIGRATION = DescribedPart(
+    savevm_name="virtio-mem", version=1, minimum_version=1, description=_description, configure=_early_migration
+)

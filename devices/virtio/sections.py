@@ -39,10 +39,18 @@ _DEVICES: dict[str, tuple[str, str]] = {
 DEVICE_NAMES: tuple[str, ...] = tuple(_DEVICES)
 
 #: layouts a stream cannot tell apart before the bytes are read, tried after the first
-_ALTERNATIVES: dict[str, tuple[tuple[str, str], ...]] = {"virtio-net": ((".net", "VIRTIO_NET_MULTIQUEUE_BACKEND"),)}
+_ALTERNATIVES: dict[str, tuple[tuple[str, str], ...]] = {
+    "virtio-net": ((".net", "VIRTIO_NET_MULTIQUEUE_BACKEND"),),
+    "virtio-mem": ((".mem", "VIRTIO_MEM_EARLY_MIGRATION"),),  # machine types >= 8.2 (x-early-migration)
+}
 
 #: section fields after ``virtio`` (devices whose vmsd adds a field of its own)
 _TRAILING_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {"virtio-gpu": ((".gpu", "GPU_FIELD"),)}
+#: other trailing fields a sender's device property picks, tried after the first: (module, attribute) of a
+#: sequence of fields, each one the alternative trailing field
+_TRAILING_ALTERNATIVES: dict[str, tuple[str, str]] = {
+    "virtio-gpu": (".gpu", "GPU_FIELD_ALTERNATIVES"),  # scanouts with a framebuffer (QEMU >= 9.0)
+}
 
 
 def _imported(where: tuple[str, str]) -> Any:
@@ -70,11 +78,14 @@ if TYPE_CHECKING:
     DEVICE_CLASSES: dict[str, VirtioDeviceClass]
 
 
-def _section(device_class: VirtioDeviceClass, transport: Transport) -> Description:
+def _section(
+    device_class: VirtioDeviceClass, transport: Transport, trailing: tuple[Field, ...] | None = None
+) -> Description:
     from .save_load import virtio_field
 
     description = virtio_field(device_class, transport)
-    trailing: tuple[Field, ...] = tuple(_imported(at) for at in _TRAILING_FIELDS.get(device_class.savevm_name, ()))
+    if trailing is None:
+        trailing = tuple(_imported(at) for at in _TRAILING_FIELDS.get(device_class.savevm_name, ()))
     return attrs.evolve(description, fields=description.fields + trailing) if trailing else description
 
 
@@ -84,8 +95,11 @@ def section_description(savevm_name: str, transport_name: str) -> Description:
     from .transport import MMIO, PCI
 
     transport: Transport = PCI if transport_name == "pci" else MMIO
+    found = device_class(savevm_name)
     alternatives = tuple(_section(_imported(at), transport) for at in _ALTERNATIVES.get(savevm_name, ()))
-    return attrs.evolve(_section(device_class(savevm_name), transport), alternatives=alternatives)
+    if savevm_name in _TRAILING_ALTERNATIVES:
+        alternatives += tuple(_section(found, transport, (f,)) for f in _imported(_TRAILING_ALTERNATIVES[savevm_name]))
+    return attrs.evolve(_section(found, transport), alternatives=alternatives)
 
 
 def virtio_section(idstr: str, instance_id: int, version: int) -> Description | None:

@@ -9,6 +9,7 @@ Usage::
 
     python3 compat_fixtures/generate.py               # all streams + dumps
     python3 compat_fixtures/generate.py --only NAME   # a subset of streams
+    python3 compat_fixtures/generate.py --qemu 10.0   # the streams of one QEMU version
     python3 compat_fixtures/generate.py --dump-vmstate
     python3 compat_fixtures/generate.py --list
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import lzma
 import re
 import shlex
 import shutil
@@ -27,6 +29,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+if not __package__:  # run as a script (or imported by generate_live.py): the project root holds compat_fixtures
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from compat_fixtures.qemu_versions import QemuMissing
+from compat_fixtures.qemu_versions import qemu as installed_qemu
+
 X86 = "qemu-system-x86_64"
 PPC64 = "qemu-system-ppc64"
 AARCH64 = "qemu-system-aarch64"
@@ -35,6 +42,7 @@ QEMU_IMG = "qemu-img"
 IMAGES = "@IMAGES@"  # placeholder for the temporary directory of disk images
 IMAGE_RE = re.compile(re.escape(IMAGES) + r"/([A-Za-z0-9_.-]+\.img)")
 TIMEOUT_S = 120
+XZ_PRESET = 9
 QEVM_HEADER = b"QEVM\x00\x00\x00\x03"
 
 VIRTIO_KINDS = ("net", "blk", "serial", "balloon", "rng", "scsi")
@@ -109,11 +117,17 @@ class Fixture:
     device_args: tuple[str, ...]
     description: str
     vmdesc: bool = True  # stream must end with a vmdesc JSON trailer
+    qemu: str = "7.2"  # the QEMU version that writes it (compat_fixtures.qemu_versions)
+    xz: bool = False  # stored xz-compressed (NAME.mig.xz)
 
     def argv(self) -> list[str]:
-        """The QEMU command line (disk images under the IMAGES placeholder)."""
+        """The QEMU command line (disk images under the IMAGES placeholder); argv[0] is the binary's name."""
         return [self.binary, "-M", self.machine, "-S", "-nodefaults", "-nographic",
                 "-m", str(self.memory_mib), *self.device_args, "-monitor", "stdio"]
+
+    def file_name(self) -> str:
+        """``NAME.mig``, or ``NAME.mig.xz`` when stored compressed."""
+        return f"{self.name}.mig" + (".xz" if self.xz else "")
 
 
 @dataclass(frozen=True)
@@ -156,7 +170,12 @@ def all_virtio(transport: str, mode: str = "default") -> tuple[str, ...]:
 
 
 def corpus() -> list[Fixture]:
-    """The corpus, in manifest order."""
+    """The corpus, in manifest order: QEMU 7.2's streams, then QEMU 10.0's."""
+    return seven_two_corpus() + ten_corpus()
+
+
+def seven_two_corpus() -> list[Fixture]:
+    """QEMU 7.2's paused VMs."""
     x86_single = [
         Fixture(f"{prefix}-7.2-virtio-{kind}-{mode}", X86, machine, 16,
                 virtio_args(kind, "pci", mode),
@@ -235,24 +254,92 @@ def corpus() -> list[Fixture]:
     ]
 
 
+#: QEMU 10.0's fixtures: (name prefix, machine type).  ``pc-10.0-*`` is QEMU 10.0 running its own
+#: pc-i440fx-10.0; ``pc-10.0-on-7.2-*`` is QEMU 10.0 running 7.2's machine type (pc-i440fx-7.2).
+TEN_X86 = (("pc-10.0", "pc-i440fx-10.0"), ("q35-10.0", "pc-q35-10.0"),
+           ("pc-10.0-on-7.2", "pc-i440fx-7.2"), ("q35-10.0-on-7.2", "pc-q35-7.2"))
+TEN_PSERIES = (("pseries-10.0", "pseries-10.0"), ("pseries-10.0-on-7.2", "pseries-7.2"))
+TEN_VIRT = (("virt-10.0", "virt-10.0"), ("virt-10.0-on-7.2", "virt-7.2"))
+MORE_MODERN = tuple(a for kind in MORE_KINDS for a in more_virtio_args(kind))
+MMIO_V2 = ("-global", "virtio-mmio.force-legacy=false")
+MMIO_INPUT_GPU = ("-device", "virtio-keyboard-device", "-device", "virtio-tablet-device", "-device", "virtio-gpu-device")
+
+
+def ten_corpus() -> list[Fixture]:
+    """QEMU 10.0's paused VMs, on its own machine types and on 7.2's (stored xz-compressed)."""
+    six = "all six virtio devices (net, blk, serial+port, balloon, rng, scsi+scsi-hd)"
+    more = "virtio-keyboard/-mouse/-tablet, -gpu, -iommu and -mem-pci (256 MiB in 1 MiB blocks, 16 MiB requested)"
+    out: list[Fixture] = []
+
+    def add(name: str, binary: str, machine: str, memory: int, args: tuple[str, ...], what: str) -> None:
+        out.append(Fixture(name, binary, machine, memory, args, f"QEMU 10.0, machine {machine}: {what}",
+                           qemu="10.0", xz=True))
+
+    for prefix, machine in TEN_X86:
+        for mode in ("legacy", "modern"):
+            add(f"{prefix}-virtio-all-{mode}", X86, machine, 16, all_virtio("pci", mode), f"{six}, {mode} virtio-pci")
+        add(f"{prefix}-virtio-more-modern", X86, machine, 16, MORE_MODERN,
+            f"{more}, modern virtio-pci (the only mode they have)")
+        for mode in ("legacy", "modern"):
+            add(f"{prefix}-virtio-9p-{mode}", X86, machine, 16, ninep_args(mode),
+                f"virtio-9p-pci on a local fsdev the guest never mounted, {mode} virtio-pci")
+        if machine.startswith("pc-i440fx"):
+            add(f"{prefix}-virtio-vga", X86, machine, 16, more_virtio_args("vga"),
+                "virtio-vga max_outputs=2: a virtio-gpu section (2 scanouts) and a virtio-vga one")
+        else:
+            add(f"{prefix}-virtio-multiqueue", X86, machine, 16, MULTIQUEUE,
+                "multiqueue everywhere (as q35-7.2-virtio-multiqueue): virtio-net mq=on on a 4-queue tap "
+                "backend, virtio-blk num-queues=4, virtio-serial max_ports=4, virtio-scsi num_queues=2")
+    for prefix, machine in TEN_PSERIES:
+        for mode in ("legacy", "modern"):
+            add(f"{prefix}-virtio-all-{mode}", PPC64, machine, 256, PSERIES_SMALL_DMA + all_virtio("pci", mode),
+                f"ppc64 (SLOF, 16 MiB PHB DMA window), {six}, {mode} virtio-pci")
+    for prefix, machine in TEN_VIRT:
+        add(f"{prefix}-virtio-mmio-all", AARCH64, machine, 16, ARM_CPU + all_virtio("device"),
+            f"aarch64 cortex-a57, {six} on virtio-mmio (legacy, version 1)")
+        add(f"{prefix}-virtio-mmio-all-v2", AARCH64, machine, 16, ARM_CPU + MMIO_V2 + all_virtio("device"),
+            f"aarch64 cortex-a57, {six} on virtio-mmio version 2 (force-legacy=false)")
+        add(f"{prefix}-virtio-mmio-input-gpu", AARCH64, machine, 16, ARM_CPU + MMIO_INPUT_GPU,
+            "aarch64 cortex-a57, virtio-keyboard, -tablet and -gpu on virtio-mmio (legacy, version 1)")
+        add(f"{prefix}-virtio-mmio-input-gpu-v2", AARCH64, machine, 16, ARM_CPU + MMIO_V2 + MMIO_INPUT_GPU,
+            "aarch64 cortex-a57, virtio-keyboard, -tablet and -gpu on virtio-mmio version 2")
+        add(f"{prefix}-virtio-pci-more", AARCH64, machine, 16,
+            ARM_CPU + tuple(a for k in ("iommu", "mem", "gpu") for a in more_virtio_args(k))
+            + ("-device", "virtio-mouse-pci"), "aarch64 cortex-a57, virtio-iommu, -mem, -gpu and -mouse on virtio-pci")
+    return out
+
+
 def dumps() -> list[Dump]:
     """The ``-dump-vmstate`` outputs, in manifest order."""
     return [Dump(X86, "pc"), Dump(X86, "pc-i440fx-2.2"), Dump(X86, "q35"),
             Dump(PPC64, "pseries"), Dump(AARCH64, "virt")]
 
 
-def require_tools(binaries: set[str]) -> None:
-    """Fail unless every binary is on PATH."""
-    missing = sorted(b for b in binaries if shutil.which(b) is None)
+def require_tools(wanted: set[tuple[str, str]]) -> None:
+    """Fail unless every (QEMU version, binary) is installed."""
+    missing = sorted(b for version, b in wanted if version == "7.2" and shutil.which(b) is None)
     if missing:
         raise FixtureError(f"QEMU tools not found on PATH: {', '.join(missing)} "
                            "(Debian: apt-get install qemu-system-x86 qemu-system-ppc "
                            "qemu-system-arm qemu-utils)")
+    for version in sorted({v for v, _ in wanted}):
+        try:
+            installed_qemu(version)
+        except QemuMissing as exc:
+            raise FixtureError(str(exc)) from exc
 
 
-def qemu_version(binary: str) -> str:
-    """First line of ``<binary> --version``."""
-    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+def qemu_command(binary: str, version: str = "7.2") -> list[str]:
+    """The argv prefix that runs ``binary`` of QEMU ``version`` (10.0: a private mount namespace, -L dirs)."""
+    try:
+        return installed_qemu(version).command(binary)
+    except QemuMissing as exc:
+        raise FixtureError(str(exc)) from exc
+
+
+def qemu_version(binary: str, version: str = "7.2") -> str:
+    """First line of ``<binary> --version`` of QEMU ``version``."""
+    out = subprocess.run([*qemu_command(binary, version), "--version"], capture_output=True, text=True, check=True)
     return out.stdout.splitlines()[0].strip()
 
 
@@ -332,36 +419,52 @@ def file_record(path: Path, base: Path) -> dict[str, object]:
 
 
 def generate_stream(fx: Fixture, out_dir: Path, image_dir: Path, base: Path,
-                    versions: dict[str, str]) -> dict[str, object]:
-    """Produce and check one stream; return its manifest entry."""
+                    versions: dict[tuple[str, str], str]) -> dict[str, object]:
+    """Produce and check one stream; return its manifest entry.
+
+    The manifest's argv names the binary (``qemu-system-x86_64``), not the private 10.0 prefix
+    that ran it; ``qemu`` and ``qemu_version`` say which QEMU that was.
+    """
     argv = fx.argv()
     make_images(argv, image_dir)
-    final, part = out_dir / f"{fx.name}.mig", out_dir / f"{fx.name}.mig.part"
+    final = out_dir / fx.file_name()
+    part = out_dir / f"{fx.name}.mig.part"
     part.unlink(missing_ok=True)
     try:
-        run_vm([a.replace(IMAGES, str(image_dir)) for a in argv], part)
-        check_stream(part.read_bytes(), fx.vmdesc)
+        run_vm([*qemu_command(fx.binary, fx.qemu), *(a.replace(IMAGES, str(image_dir)) for a in argv[1:])], part)
+        data = part.read_bytes()
+        check_stream(data, fx.vmdesc)
     except FixtureError as exc:
         part.unlink(missing_ok=True)
         raise FixtureError(f"{fx.name}: {exc}") from exc
-    part.replace(final)
-    return {"name": fx.name, "description": fx.description, "argv": argv,
-            "qemu_version": versions[fx.binary], **file_record(final, base)}
+    entry: dict[str, object] = {"name": fx.name, "description": fx.description, "argv": argv, "qemu": fx.qemu,
+                                "qemu_version": versions[(fx.qemu, fx.binary)]}
+    if not fx.xz:
+        part.replace(final)
+        return {**entry, **file_record(final, base)}
+    packed = lzma.compress(data, format=lzma.FORMAT_XZ, preset=XZ_PRESET)
+    final.with_name(final.name + ".part").write_bytes(packed)
+    final.with_name(final.name + ".part").replace(final)
+    part.unlink()
+    return {**entry, "file": final.relative_to(base).as_posix(), "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(), "xz_size": len(packed),
+            "xz_sha256": hashlib.sha256(packed).hexdigest()}
 
 
 def generate_dump(dump: Dump, dump_dir: Path, base: Path,
-                  versions: dict[str, str]) -> dict[str, object]:
+                  versions: dict[tuple[str, str], str]) -> dict[str, object]:
     """Run ``-dump-vmstate`` for one machine; return its manifest entry."""
     dump_dir.mkdir(exist_ok=True)
     path = dump_dir / dump.file_name
     argv = [dump.binary, "-M", dump.machine, "-dump-vmstate", path.relative_to(base).as_posix()]
-    subprocess.run(argv[:-1] + [str(path)], check=True, capture_output=True, timeout=TIMEOUT_S)
+    subprocess.run([*qemu_command(dump.binary), *argv[1:-1], str(path)], check=True, capture_output=True,
+                   timeout=TIMEOUT_S)
     try:
         json.loads(path.read_text())
     except ValueError as exc:
         raise FixtureError(f"{path}: -dump-vmstate output does not parse: {exc}") from exc
     return {"name": path.stem, "machine": dump.machine, "argv": argv,
-            "qemu_version": versions[dump.binary], **file_record(path, base)}
+            "qemu_version": versions[("7.2", dump.binary)], **file_record(path, base)}
 
 
 def merge(old: list[dict[str, object]], new: list[dict[str, object]],
@@ -402,6 +505,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="directory for *.mig (manifest.json and dump-vmstate/ go "
                         "next to it; default: %(default)s)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="regenerate only these streams")
+    p.add_argument("--qemu", choices=("7.2", "10.0"), help="only the streams this QEMU version writes")
     p.add_argument("--list", action="store_true", help="list the fixtures and exit")
     p.add_argument("--dump-vmstate", action="store_true",
                    help="only (re)write the -dump-vmstate JSON files")
@@ -413,13 +517,17 @@ def run(args: argparse.Namespace) -> None:
     fixtures = corpus()
     if args.list:
         for fx in fixtures:
-            print(f"{fx.name:36} {fx.machine:36} {fx.description}")
+            if args.qemu and fx.qemu != args.qemu:
+                continue
+            print(f"{fx.name:36} {fx.qemu:5} {fx.machine:36} {fx.description}")
         return
     todo = [] if args.dump_vmstate else select(fixtures, args.only)
-    todo_dumps = dumps() if args.dump_vmstate or args.only is None else []
-    binaries = {fx.binary for fx in todo} | {d.binary for d in todo_dumps}
-    require_tools(binaries | {QEMU_IMG})
-    versions = {b: qemu_version(b) for b in sorted(binaries)}
+    if args.qemu:
+        todo = [fx for fx in todo if fx.qemu == args.qemu]
+    todo_dumps = dumps() if args.dump_vmstate or (args.only is None and args.qemu is None) else []
+    binaries = {(fx.qemu, fx.binary) for fx in todo} | {("7.2", d.binary) for d in todo_dumps}
+    require_tools(binaries | {("7.2", QEMU_IMG)})
+    versions = {(v, b): qemu_version(b, v) for v, b in sorted(binaries)}
     out_dir = args.out.resolve()
     base = out_dir.parent
     out_dir.mkdir(parents=True, exist_ok=True)

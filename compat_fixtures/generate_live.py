@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate the real QEMU 7.2 migration streams that carry live virtio state.
+"""Regenerate the real QEMU 7.2 and 10.0 migration streams that carry live virtio state.
 
 The paused-VM corpus of ``generate.py`` only shows virtio devices as they are
 after reset.  These fixtures let a guest drive the devices first:
@@ -18,7 +18,8 @@ Each stream is checked (layout, expected virtio subsections, QEMU loads it back
 with ``-incoming``) and written xz-compressed as ``NAME.mig.xz``; a manifest
 records the exact QEMU argv, the guest packages and the checks' results.
 
-Needs Debian's ``qemu-system-x86 qemu-system-ppc qemu-system-arm`` (7.2) and
+Needs Debian's ``qemu-system-x86 qemu-system-ppc qemu-system-arm`` (7.2), QEMU 10.0
+for the ``*-10.0-*`` streams (``python3 -m compat_fixtures.qemu_versions install 10.0``) and
 apt with the ``ppc64el`` and ``arm64`` architectures enabled (the kernel and
 busybox packages are fetched with ``apt-get download``; nothing is installed)::
 
@@ -29,11 +30,13 @@ Usage::
     python3 compat_fixtures/generate_live.py                  # every stream
     python3 compat_fixtures/generate_live.py --only virt-7.2-bare-be-mmio
     python3 compat_fixtures/generate_live.py --list
+    python3 compat_fixtures/generate_live.py --qemu 10.0 --only pc-10.0-booted-virtio-legacy
     python3 compat_fixtures/generate_live.py --out /tmp/live --keep-raw
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import lzma
@@ -52,7 +55,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from generate import FixtureError, check_stream, qemu_version, vmdesc_span
+from generate import FixtureError, check_stream, qemu_command, qemu_version, vmdesc_span
 from guest import aarch64_bare, initramfs
 
 X86 = "qemu-system-x86_64"
@@ -84,6 +87,8 @@ SUBSECTION_NAME = re.compile(rb"[a-z0-9_-]+/[a-z0-9_/-]+")
 KERNEL_ARGS = "panic=1 nokaslr init_on_free=1"
 
 PCI_MODES = {"legacy": ",disable-modern=on", "modern": ",disable-legacy=on"}
+#: QEMU 10.0's own machine type for each 7.2 alias the 7.2 fixtures use
+TEN_MACHINES = {"pc": "pc-i440fx-10.0", "pseries": "pseries-10.0", "virt": "virt-10.0"}
 PSERIES_SMALL_DMA = ("-global", "spapr-pci-host-bridge.dma_win_size=0x1000000")
 
 
@@ -130,9 +135,10 @@ class LiveFixture:
     # virtio-net on a 4-queue tap backend (needs /dev/net/tun, root) with mq=on, and 2 vCPUs:
     # the guest negotiates VIRTIO_NET_F_MQ and uses 2 of the 4 queue pairs
     multiqueue_net: bool = False
+    qemu: str = "7.2"  # the QEMU version that runs it (compat_fixtures.qemu_versions)
 
     def argv(self) -> list[str]:
-        """The QEMU command line; paths are under the WORK placeholder.
+        """The QEMU command line (argv[0] the binary's name); paths are under the WORK placeholder.
 
         TCG even where KVM is available, so the stream does not depend on the
         host (KVM adds sections such as kvmclock).  ``-no-reboot``: a guest
@@ -181,7 +187,13 @@ def virtio_devices(transport: str, mode: str) -> list[str]:
 
 
 def corpus() -> list[LiveFixture]:
-    """The live fixtures, in manifest order."""
+    """The live fixtures, in manifest order: QEMU 7.2's, then the same guests under QEMU 10.0."""
+    seven_two = seven_two_corpus()
+    return seven_two + ten_corpus(seven_two)
+
+
+def seven_two_corpus() -> list[LiveFixture]:
+    """QEMU 7.2's live fixtures."""
     pseries = ("-cpu", "power9") + PSERIES_SMALL_DMA
     arm = ("-cpu", "cortex-a57")
     mmio_v2 = ("-global", "virtio-mmio.force-legacy=false")
@@ -227,6 +239,17 @@ def corpus() -> list[LiveFixture]:
                     f"SCTLR_EL1.EE clear, {six}, device_endian absent",
                     bare_big_endian=False, features=False),
     ]
+
+
+def ten_corpus(seven_two: list[LiveFixture]) -> list[LiveFixture]:
+    """The same guests under QEMU 10.0 on its own machine types (``pc-10.0-*`` runs pc-i440fx-10.0)."""
+    ten = []
+    for fx in seven_two:
+        machine = TEN_MACHINES[fx.machine]
+        description = fx.description.replace(f"{fx.machine} (7.2)", f"{machine} (QEMU 10.0)")
+        ten.append(dataclasses.replace(fx, name=fx.name.replace("-7.2-", "-10.0-"), machine=machine,
+                                       description=description, qemu="10.0"))
+    return ten
 
 
 # --------------------------------------------------------------------------
@@ -691,7 +714,8 @@ def generate(fx: LiveFixture, out_dir: Path, guest_files: GuestFiles | None,
     with tempfile.TemporaryDirectory(prefix="vmstate-forge-live-") as tmp:
         work = Path(tmp)
         populate_work(fx, work, guest_files)
-        real_argv = [a.replace(WORK, tmp) for a in argv]
+        # argv[0] is the binary's name; QEMU 10.0 runs through its private prefix (qemu_versions)
+        real_argv = [*qemu_command(fx.binary, fx.qemu), *(a.replace(WORK, tmp) for a in argv[1:])]
         raw = work / f"{fx.name}.mig"
         try:
             ready = save_stream(fx, real_argv, work, raw, args.timeout)
@@ -713,7 +737,7 @@ def generate(fx: LiveFixture, out_dir: Path, guest_files: GuestFiles | None,
     write_atomically(out_dir / f"{fx.name}.mig.xz", packed)
     return {
         "name": fx.name, "description": fx.description, "argv": argv,
-        "qemu_version": version,
+        "qemu": fx.qemu, "qemu_version": version,
         "guest_packages": guest_files.packages if guest_files else {},
         "guest_inputs": guest_inputs(fx, guest_files),
         "file": f"{fx.name}.mig.xz", "size": len(data),
@@ -754,7 +778,7 @@ def write_manifest(path: Path, entries: list[dict[str, object]], order: list[str
         "qmp_commands": ["stop", 'migrate {"uri": "exec:cat > FILE"}', "query-migrate",
                          "quit"],
         "streams": [by_name[n] for n in order if n in by_name],
-    }, indent=2, sort_keys=True) + "\n")
+    }, indent=1, sort_keys=True))  # the committed manifest's layout
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -769,6 +793,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="where Debian packages are downloaded and unpacked; delete it to "
                         "pick up newer package versions (default: %(default)s)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="generate only these streams")
+    p.add_argument("--qemu", choices=("7.2", "10.0"), help="only the streams this QEMU version writes")
     p.add_argument("--list", action="store_true", help="list the fixtures and exit")
     p.add_argument("--timeout", type=float, default=300,
                    help="seconds to wait for the guest's marker (default: %(default)s)")
@@ -781,32 +806,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     """Generate what ``args`` asks for and update the manifest."""
     fixtures = corpus()
+    order = [fx.name for fx in fixtures]  # the manifest keeps every fixture's entry, whatever --qemu says
+    if args.qemu:
+        fixtures = [fx for fx in fixtures if fx.qemu == args.qemu]
     if args.list:
         for fx in fixtures:
-            print(f"{fx.name:36} {fx.description}")
+            print(f"{fx.name:36} {fx.qemu:5} {fx.description}")
         return
     todo = select(fixtures, args.only)
-    missing = sorted({fx.binary for fx in todo if shutil.which(fx.binary) is None})
+    missing = sorted({fx.binary for fx in todo if fx.qemu == "7.2" and shutil.which(fx.binary) is None})
     if missing:
         raise FixtureError(f"not found on PATH: {', '.join(missing)} (Debian: apt-get install "
                            "qemu-system-x86 qemu-system-ppc qemu-system-arm)")
     out_dir = args.out.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    versions = {b: qemu_version(b) for b in sorted({fx.binary for fx in todo})}
+    versions = {(fx.qemu, fx.binary): qemu_version(fx.binary, fx.qemu) for fx in todo}
     guests: dict[str, GuestFiles] = {}
     entries = []
     began = time.monotonic()
     for fx in todo:
         if fx.guest is not None and fx.guest not in guests:
             guests[fx.guest] = prepare_guest(GUESTS[fx.guest], args.cache / fx.guest)
-        entry = generate(fx, out_dir, guests.get(fx.guest or ""), args, versions[fx.binary])
+        entry = generate(fx, out_dir, guests.get(fx.guest or ""), args, versions[(fx.qemu, fx.binary)])
         entries.append(entry)
         print(json.dumps({k: entry[k] for k in ("name", "argv", "sha256", "size", "xz_size")}),
               flush=True)
         print(f"{fx.name}: {entry['size']:,} bytes, {entry['xz_size']:,} xz, "
               f"{entry['generate_seconds']}s", file=sys.stderr)
-    write_manifest(args.manifest or out_dir / "manifest-live.json", entries,
-                   [fx.name for fx in fixtures])
+        # after each stream: a later failure does not lose the entries of the streams made
+        write_manifest(args.manifest or out_dir / "manifest-live.json", entries, order)
     print(f"{len(entries)} stream(s) in {time.monotonic() - began:.0f}s", file=sys.stderr)
 
 

@@ -130,6 +130,9 @@ def test_targets_from_machine_names_and_sections() -> None:
         ("virt-7.2-bare-le-mmio.mig.xz", Endian.LITTLE, False),  # the same program without EE
         ("pseries-7.2-booted-ppc64le-legacy.mig.xz", Endian.LITTLE, True),  # the seed's scenario
         ("pc-7.2-booted-virtio-legacy.mig.xz", Endian.LITTLE, False),
+        ("virt-10.0-bare-be-mmio.mig.xz", Endian.BIG, True),  # the same under QEMU 10.0 on virt-10.0
+        ("virt-10.0-bare-le-mmio.mig.xz", Endian.LITTLE, False),
+        ("pc-10.0-booted-virtio-legacy.mig.xz", Endian.LITTLE, False),
     ],
 )
 def test_real_guests_device_endian(corpus_file, name: str, endian: Endian, carried: bool) -> None:  # type: ignore[no-untyped-def]

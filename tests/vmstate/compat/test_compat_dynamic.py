@@ -79,7 +79,8 @@ def test_corpus_covers_every_case_for_every_virtio_device() -> None:
     # device_endian present comes from real QEMU: a big-endian aarch64 guest and a ppc64le guest
     assert {Path(f).name for f in cases["virtio-scsi"]["device_endian present"]} == {
         "virt-7.2-bare-be-mmio.mig.xz", "pseries-7.2-booted-ppc64le-legacy.mig.xz",
-        "virt-7.2-bare-be-mmio.snapshot.json"}  # the last: a snapshot of the first
+        "virt-7.2-bare-be-mmio.snapshot.json",  # a snapshot of the first
+        "virt-10.0-bare-be-mmio.mig.xz"}  # the same program under QEMU 10.0
     assert len(cases["virtio-net"]["older version (our encoder)"]) == 3
     assert cases["virtio-console"]["older version (our encoder)"] == ["streams/pc-2.2-virtio-console-v2.mig"]
 

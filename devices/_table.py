@@ -15,6 +15,7 @@ STATE_CLASSES: dict[str, tuple[tuple[str, int, int], ...]] = {
     'cpu': (
         ('devices.machine.x86_cpu:X86CpuState', 12, 12),
         ('devices.machine.ppc:PpcCpu', 5, 5),
+        ('devices.machine.ppc:PpcCpu91', 5, 5),
         ('devices.machine.ppc:PpcCpuPre30', 5, 5),
         ('devices.machine.ppc:PpcCpuPre28', 5, 5),
     ),
@@ -50,6 +51,7 @@ STATE_CLASSES: dict[str, tuple[tuple[str, int, int], ...]] = {
         ('devices.machine.ppc:SpaprPciPre28', 2, 2),
     ),
     'spapr': (('devices.machine.ppc:SpaprMachine', 3, 3),),
+    'virtio-mem-device-early': (('devices.virtio.mem:VirtIOMEMEarly', 1, 1),),
 }
 
 #: description name -> the group (registry key, or ``virtio``) whose descriptions hold its display hints

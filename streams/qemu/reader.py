@@ -105,6 +105,9 @@ class StreamReader:
         self.page_size = page_size or self._vmdesc_page_size() or DEFAULT_PAGE_SIZE
         self._explicit_page_size = page_size is not None or self._vmdesc_page_size() is not None
         self._vmdesc_devices = self._index_vmdesc()
+        self._vmdesc_versions = frozenset(
+            entry["version"] for entries in self._vmdesc_devices.values() for entry in entries
+            if isinstance(entry.get("version"), int) and not isinstance(entry.get("version"), bool))
         self._footers = False
 
     @property
@@ -418,7 +421,7 @@ class StreamReader:
 
     def _scan_context(self, used_ids: set[int], started: dict[int, str]) -> ScanContext:
         eof = None if self._trailer is None else self._trailer.eof_offset
-        return ScanContext(used_ids, set(started), self._footers, eof)
+        return ScanContext(used_ids, set(started), self._footers, eof, self._vmdesc_versions)
 
     def _raw(
         self, r: ByteReader, section_id: int, used_ids: set[int], started: dict[int, str], reason: str

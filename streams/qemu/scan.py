@@ -34,6 +34,9 @@ _FIRST_WINDOW = 1 << 16
 _MAX_WINDOW = 1 << 22
 _MAX_HEADER = 1 + 4 + 1 + 255 + 4 + 4
 _MAX_PLAUSIBLE_VERSION = 0xFFFF
+#: section versions above that bound QEMU really writes: eeprom93xx's EEPROM_VERSION (hw/nvram/eeprom93xx.c,
+#: a date: 20061112 + 1), the eeprom of dc390 and of the other 93xx users
+_KNOWN_LARGE_VERSIONS = frozenset({20061113})
 
 
 @attrs.define
@@ -44,6 +47,8 @@ class ScanContext:
     started_ids: set[int]
     footers: bool
     eof_offset: int | None
+    #: section versions the stream's vmdesc names: plausible whatever their size
+    versions: frozenset[int] = frozenset()
 
 
 def _plausible_header(buf: bytes, p: int, ctx: ScanContext) -> bool:
@@ -58,7 +63,8 @@ def _plausible_header(buf: bytes, p: int, ctx: ScanContext) -> bool:
         return False
     if not all(0x20 <= c < 0x7F for c in buf[p + 6 : end]):
         return False
-    return int.from_bytes(buf[end + 4 : end + 8], "big") <= _MAX_PLAUSIBLE_VERSION
+    version = int.from_bytes(buf[end + 4 : end + 8], "big")
+    return version <= _MAX_PLAUSIBLE_VERSION or version in _KNOWN_LARGE_VERSIONS or version in ctx.versions
 
 
 def _plausible_start(buf: bytes, p: int, base: int, at_end: bool, ctx: ScanContext) -> bool:

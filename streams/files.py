@@ -47,7 +47,7 @@ def open_stream(path: str | Path) -> BinaryIO:
     snapshot = split_snapshot_name(str(path))
     if snapshot is not None:
         return open_vm_state(*snapshot)
-    raw = open(path, "rb")
+    raw: BinaryIO = open(path, "rb")
     magic = raw.read(16)
     raw.seek(0)
     if is_save_image(magic):  # the stream after libvirt's header and XML, compressed as its format says

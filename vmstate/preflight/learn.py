@@ -247,7 +247,8 @@ def _field_checks(idstr: str, instance: int, entry: dict[str, Any], record: Reco
     """The top-level fields of a section that QEMU compares with its own value, with the destination's value."""
     vmsd = entry.get("vmsd_name")
     for field in entry.get("fields", []) if isinstance(entry.get("fields"), list) else []:
-        rule = _CHECKED_TYPES.get(field.get("type")) if isinstance(field, dict) else None
+        kind = field.get("type") if isinstance(field, dict) else None
+        rule = _CHECKED_TYPES.get(kind) if isinstance(kind, str) else None
         value = record.fields.get(field.get("name")) if rule else None
         if rule and isinstance(vmsd, str) and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             yield FieldCheck(idstr, instance, vmsd, str(field["name"]), rule, value)

@@ -5,10 +5,13 @@ configuration section, ``find_se``, the section version), migration/ram.c
 (the RAM block list: names and lengths, ``qemu_ram_resize`` in
 system/physmem.c) and migration/vmstate.c (``vmstate_load_state``: the
 minimum version, subsections known to the destination).  Each refusal
-carries the lines QEMU prints for it (checked against QEMU 7.2 and 10.0),
-the byte offset of the record it is about, the section and field path, and
-what would fix it.  QEMU stops at its first refusal; the later ones are what
-it would say next, once the first is fixed.
+carries the lines QEMU prints for it, the byte offset of the record it is
+about, the section and field path, and what would fix it.  The lines that
+the pre-flight corpus and the cross-version matrix exercise were seen from
+real QEMU 7.2 and 10.0; "Configuration section missing", "Unknown savevm
+section type" and "Size too large" are read from QEMU's sources, not yet
+seen.  QEMU stops at its first refusal; the later ones are what it would
+say next, once the first is fixed.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def device_args(name: str, bus: str | None, category: str) -> list[str]:
 
 @contextlib.contextmanager
 def _qmp_vm(argv: list[str], workdir: Path) -> Iterator[tuple[Any, subprocess.Popen[bytes], Path]]:
-    from qemu.qmp.legacy import QEMUMonitorProtocol
+    from vmstate.preflight.learn import DestinationError, connect_qmp
 
     stamp = time.monotonic_ns()
     sock, err = workdir / f"qmp-{stamp}.sock", workdir / f"stderr-{stamp}.txt"
@@ -160,18 +160,12 @@ def _qmp_vm(argv: list[str], workdir: Path) -> Iterator[tuple[Any, subprocess.Po
         proc = subprocess.Popen([*argv, "-qmp", f"unix:{sock},server=on,wait=off", "-monitor", "none"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
     try:
-        deadline = time.monotonic() + TIMEOUT_S
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise _StartFailed(_lines(err))
-            time.sleep(0.05)
-        qmp = QEMUMonitorProtocol(str(sock))
         try:
-            qmp.connect()
-        except Exception as exc:  # qemu.qmp's ConnectError: QEMU exited after creating its socket
+            qmp = connect_qmp(sock, proc, time.monotonic() + TIMEOUT_S)
+        except DestinationError:  # QEMU exited (or hung) before it listened on its socket
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
-            raise _StartFailed(_lines(err)) from exc
+            raise _StartFailed(_lines(err)) from None
         try:
             yield qmp, proc, err
         finally:

@@ -194,7 +194,7 @@ _PREFIX = re.compile(r"^qemu-system-[a-z0-9_]+: ")
 
 def measure(destination: Destination, stream: Path, work: Path) -> dict[str, Any]:
     """Load ``stream`` into ``destination`` over QMP: completed or failed, and QEMU's error lines."""
-    from vmstate.preflight.learn import connect_qmp
+    from vmstate.preflight.learn import DestinationError, connect_qmp
 
     sock = work / f"qmp-{time.monotonic_ns()}.sock"
     err_path = work / "stderr.txt"
@@ -205,11 +205,10 @@ def measure(destination: Destination, stream: Path, work: Path) -> dict[str, Any
     status = "failed"
     try:
         deadline = time.monotonic() + TIMEOUT_S
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"destination did not start: {err_path.read_text()}")
-            time.sleep(0.05)
-        qmp = connect_qmp(sock, proc, deadline)  # type: ignore[arg-type]
+        try:
+            qmp = connect_qmp(sock, proc, deadline)
+        except DestinationError:
+            raise RuntimeError(f"destination did not start: {err_path.read_text()}") from None
         try:
             qmp.cmd_obj({"execute": "migrate-incoming", "arguments": {"uri": f"exec:cat {stream}"}})
             while time.monotonic() < deadline:

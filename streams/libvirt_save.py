@@ -27,6 +27,8 @@ import attrs
 
 from vmstate.errors import MalformedError, TruncatedError, UnsupportedError
 
+from ._views import ReadOnlyView
+
 __all__ = ["FORMATS", "HEADER_SIZE", "SaveImageHeader", "is_save_image", "open_save_image", "read_header"]
 
 MAGIC = b"LibvirtQemudSave"
@@ -116,37 +118,16 @@ def read_header(raw: BinaryIO) -> SaveImageHeader:
                            cookie)
 
 
-class _Window(io.RawIOBase):
+class _Window(ReadOnlyView):
     """The bytes of ``owner`` from ``start`` to its end, as a seekable file of their own."""
 
     def __init__(self, owner: BinaryIO, start: int) -> None:
-        super().__init__()
+        super().__init__(max(0, owner.seek(0, io.SEEK_END) - start))
         self._owner, self._start = owner, start
-        self._size = owner.seek(0, io.SEEK_END) - start
-        self._position = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._position = base + offset
-        return self._position
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        self._owner.seek(self._start + self._position)
-        data = self._owner.read(min(len(buffer), max(0, self._size - self._position)))
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
+    def read_at(self, offset: int, length: int) -> bytes:
+        self._owner.seek(self._start + offset)
+        return self._owner.read(length)
 
     def close(self) -> None:
         if not self.closed:

@@ -33,6 +33,8 @@ import attrs
 
 from vmstate.errors import MalformedError, TruncatedError, UnsupportedError
 
+from ._views import ReadOnlyView
+
 __all__ = ["QCOW2_MAGIC", "Qcow2Image", "Qcow2Snapshot", "is_qcow2", "list_snapshots", "open_vm_state",
            "split_snapshot_name"]
 
@@ -193,41 +195,18 @@ class Qcow2Image:
         return table
 
 
-class _VmStateFile(io.RawIOBase):
+class _VmStateFile(ReadOnlyView):
     """The VM state of one snapshot as a read-only, seekable file."""
 
     def __init__(self, image: Qcow2Image, snapshot: Qcow2Snapshot, owner: BinaryIO) -> None:
-        super().__init__()
+        super().__init__(snapshot.vm_state_size)
         self._image, self._snapshot, self._owner = image, snapshot, owner
         self._start = image.vm_state_start(snapshot)
-        self._size = snapshot.vm_state_size
-        self._position = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._position = base + offset
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        want = min(len(buffer), self._size - self._position)
-        if want <= 0:
-            return 0
-        guest = self._start + self._position
-        chunk = min(want, self._image.cluster_size - (guest & (self._image.cluster_size - 1)))
-        buffer[:chunk] = self._image.read_guest(self._snapshot, guest, chunk)
-        self._position += chunk
-        return chunk
+    def read_at(self, offset: int, length: int) -> bytes:
+        guest = self._start + offset  # within one cluster at a time
+        chunk = min(length, self._image.cluster_size - (guest & (self._image.cluster_size - 1)))
+        return self._image.read_guest(self._snapshot, guest, chunk)
 
     def close(self) -> None:
         if not self.closed:

@@ -36,7 +36,7 @@ TIMEOUT_S = 60
 @contextlib.contextmanager
 def vm(argv: list[str], workdir: Path) -> Iterator[Any]:
     """A QEMU process with a QMP connection (``qemu.qmp``'s synchronous client)."""
-    from qemu.qmp.legacy import QEMUMonitorProtocol
+    from vmstate.preflight.learn import DestinationError, connect_qmp
 
     sock = workdir / f"qmp-{time.monotonic_ns()}.sock"
     proc = subprocess.Popen(
@@ -44,22 +44,10 @@ def vm(argv: list[str], workdir: Path) -> Iterator[Any]:
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + TIMEOUT_S
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"QEMU did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-            time.sleep(0.05)
-        while True:  # the socket exists a moment before QEMU listens on it
-            qmp = QEMUMonitorProtocol(str(sock))
-            try:
-                qmp.connect()
-                break
-            except Exception:
-                with contextlib.suppress(Exception):
-                    qmp.close()
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        try:
+            qmp = connect_qmp(sock, proc, time.monotonic() + TIMEOUT_S)
+        except DestinationError:
+            raise RuntimeError(f"QEMU did not start: {proc.stderr.read().decode() if proc.stderr else ''}") from None
         try:
             yield qmp
         finally:

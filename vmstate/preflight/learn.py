@@ -35,6 +35,7 @@ from ..description import Record
 from ..errors import VMStateError
 from .feature_names import feature_mask
 from .profile import FieldCheck, Profile, RamSlot, SectionSlot, VirtioSlot, VmsdShape
+from .rules import listed_subsections
 
 __all__ = ["DestinationError", "connect_qmp", "learn_profile"]
 
@@ -72,12 +73,10 @@ def _qemu(argv: list[str], work: Path, timeout: float) -> Iterator[Any]:
     except OSError as error:
         raise DestinationError(f"cannot run the destination {argv[0]!r}: {error.strerror or error}") from None
     try:
-        deadline = time.monotonic() + timeout
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise DestinationError(f"the destination did not start: {_stderr(proc)}")
-            time.sleep(0.05)
-        qmp = connect_qmp(sock, proc, deadline)
+        try:
+            qmp = connect_qmp(sock, proc, time.monotonic() + timeout)
+        except DestinationError:
+            raise DestinationError(f"the destination did not start: {_stderr(proc)}") from None
         try:
             yield qmp
         finally:
@@ -88,10 +87,18 @@ def _qemu(argv: list[str], work: Path, timeout: float) -> Iterator[Any]:
         proc.wait()
 
 
-def connect_qmp(sock: Path, proc: subprocess.Popen[bytes], deadline: float) -> Any:
-    """Connect to QEMU's QMP socket, which exists a moment before QEMU listens on it."""
+def connect_qmp(sock: Path, proc: subprocess.Popen[Any], deadline: float) -> Any:
+    """Wait for QEMU's QMP socket and connect (``qemu.qmp``'s synchronous client).
+
+    The socket exists a moment before QEMU listens on it, so a refused connection is tried again.
+    ``DestinationError`` if QEMU exits or ``deadline`` (``time.monotonic``) passes first.
+    """
     from qemu.qmp.legacy import QEMUMonitorProtocol
 
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise DestinationError("QEMU exited before its QMP socket appeared")
+        time.sleep(0.05)
     while True:
         qmp = QEMUMonitorProtocol(str(sock))
         try:
@@ -236,7 +243,7 @@ def _sections_of(stream: Path) -> _OwnStream:
             if isinstance(record, records.SectionHeader) and record.idstr is not None:
                 entry = entries.get((record.idstr, record.instance_id or 0))
                 if entry is not None:
-                    sent = dict(_sent_subsections(entry))
+                    sent = dict(listed_subsections(entry))
                     if sent:
                         subsections[record.idstr] = sent
     return (tuple(slots), machine, {s.vmsd_name for s in slots if s.vmsd_name is not None}, virtio, tuple(checks),
@@ -252,17 +259,6 @@ def _field_checks(idstr: str, instance: int, entry: dict[str, Any], record: Reco
         value = record.fields.get(field.get("name")) if rule else None
         if rule and isinstance(vmsd, str) and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             yield FieldCheck(idstr, instance, vmsd, str(field["name"]), rule, value)
-
-
-def _sent_subsections(entry: dict[str, Any]) -> Iterator[tuple[str, int]]:
-    """(vmsd name, version) of every subsection a vmdesc entry lists, nested ones too."""
-    for sub in entry.get("subsections", []) if isinstance(entry.get("subsections"), list) else []:
-        if isinstance(sub, dict) and isinstance(sub.get("vmsd_name"), str) and isinstance(sub.get("version"), int):
-            yield sub["vmsd_name"], sub["version"]
-            yield from _sent_subsections(sub)
-    for field in entry.get("fields", []) if isinstance(entry.get("fields"), list) else []:
-        if isinstance(field, dict) and isinstance(field.get("struct"), dict):
-            yield from _sent_subsections(field["struct"])
 
 
 def _virtio_slot(state: Record) -> VirtioSlot:

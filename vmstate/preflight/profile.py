@@ -126,20 +126,20 @@ class Profile:
     #: the subsections the destination's own stream sent, with their versions, by section idstr
     subsection_versions: dict[str, dict[str, int]] = attrs.field(factory=dict)
 
+    #: ``sections`` and ``ram`` by key, built once (the rules look them up per record)
+    _sections: dict[tuple[str, int], SectionSlot] = attrs.field(init=False, eq=False, repr=False)
+    _ram: dict[str, RamSlot] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_sections", {(s.idstr, s.instance_id): s for s in self.sections})
+        object.__setattr__(self, "_ram", {r.name: r for r in self.ram})
+
     def section(self, idstr: str, instance_id: int) -> SectionSlot | None:
         """QEMU's ``find_se``: the section loading (idstr, instance), if the destination has it."""
         return self._sections.get((idstr, instance_id))
 
     def ram_block(self, name: str) -> RamSlot | None:
         return self._ram.get(name)
-
-    @property
-    def _sections(self) -> dict[tuple[str, int], SectionSlot]:
-        return {(s.idstr, s.instance_id): s for s in self.sections}
-
-    @property
-    def _ram(self) -> dict[str, RamSlot]:
-        return {r.name: r for r in self.ram}
 
     def to_json(self) -> dict[str, Any]:
         return {

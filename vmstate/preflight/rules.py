@@ -27,7 +27,7 @@ from streams.qemu import StreamReader
 from ..description import Record
 from .profile import Profile, VirtioSlot, VmsdShape
 
-__all__ = ["Refusal", "Verdict", "predict"]
+__all__ = ["Refusal", "Verdict", "listed_subsections", "predict"]
 
 _EINVAL = "Invalid argument"
 _EPERM = "Operation not permitted"  # virtio_load's -1
@@ -279,7 +279,7 @@ def _subsection_versions(record: records.DeviceState, profile: Profile, vmdesc: 
     local = profile.subsection_versions.get(record.idstr, {})
     if entry is None or not local:
         return
-    for name, version in _listed_subsections(entry):
+    for name, version in listed_subsections(entry):
         mine = local.get(name)
         if mine is not None and version > mine:
             yield Refusal("subsection-version-too-new", (
@@ -289,14 +289,15 @@ def _subsection_versions(record: records.DeviceState, profile: Profile, vmdesc: 
             return
 
 
-def _listed_subsections(entry: dict[str, Any]) -> Iterator[tuple[str, int]]:
+def listed_subsections(entry: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    """(vmsd name, version) of every subsection a vmdesc entry lists, those of nested structs too."""
     for sub in entry.get("subsections", []) if isinstance(entry.get("subsections"), list) else []:
         if isinstance(sub, dict) and isinstance(sub.get("vmsd_name"), str) and isinstance(sub.get("version"), int):
             yield sub["vmsd_name"], sub["version"]
-            yield from _listed_subsections(sub)
+            yield from listed_subsections(sub)
     for field in entry.get("fields", []) if isinstance(entry.get("fields"), list) else []:
         if isinstance(field, dict) and isinstance(field.get("struct"), dict):
-            yield from _listed_subsections(field["struct"])
+            yield from listed_subsections(field["struct"])
 
 
 def _vector_refused(vector: Any, slot: VirtioSlot) -> bool:

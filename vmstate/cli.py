@@ -73,6 +73,7 @@ class _LazyGroup(click.Group):
         "diff": ("vmstate.diff.cli", "migration_diff", "Show field by field how migration stream or snapshot B differs from A."),
         "compat": ("vmstate.compat.cli", "compat", "Check that migration keeps working across versions of the descriptions."),
         "preflight": ("vmstate.preflight.cli", "preflight", "Predict whether the destination QEMU will load STREAM, and if not, why."),
+        "edit": ("vmstate.edit.cli", "edit", "Set fields of IN's sections and write the result to OUT, or print fields with --get."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -23,6 +23,7 @@ __all__ = [
     "VMStateError",
     "DescriptionError",
     "EncodeError",
+    "EditError",
     "DecodeError",
     "TruncatedError",
     "MalformedError",
@@ -73,6 +74,10 @@ class EncodeError(VMStateError, ValueError):
         if self.section is not None:
             where = f"in {self.section}: {where}" if where else f"in {self.section}"
         return f"{where}: {self.message}" if where else self.message
+
+
+class EditError(EncodeError):
+    """An edit names a section, path or value the stream cannot take; nothing is written."""
 
 
 class DecodeError(VMStateError):

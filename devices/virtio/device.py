@@ -17,11 +17,12 @@ carries, so an unchanged device saves back to the same bytes.
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Any, Protocol
 
 import attrs
 
-from vmstate.description import Array, Custom, Description, Record, Struct
+from vmstate.description import Array, Custom, Description, Int, Record, Struct
 from vmstate.errors import EncodeError
 
 from ..cpu import Cpu, Endian, Target, sample_device_endian
@@ -127,7 +128,12 @@ class VirtIODevice:
 
     @property
     def status(self) -> int:
+        """The device status byte the guest driver wrote (``VIRTIO_CONFIG_S_*``)."""
         return int(self.record.fields["status"])
+
+    @status.setter
+    def status(self, value: int) -> None:
+        self.record.fields["status"] = value
 
     @property
     def config(self) -> bytes:
@@ -163,6 +169,27 @@ class VirtIODevice:
             if queue.num_default is not None:
                 queue.num = queue.num_default
 
+    def set_device_endian(self, endian: Endian) -> None:
+        """Change ``device_endian``, and with it the device-part fields QEMU writes in the device's byte order.
+
+        virtio-serial fills its config space (cols, rows, max_nr_ports) with
+        ``virtio_tswap`` before writing it big-endian, so on a little-endian
+        host those fields are byte-swapped for a big-endian device: after a
+        flip they are swapped again, keeping the values they stand for.
+        """
+        old, self.device_endian = self.device_endian, endian
+        flips = {old, endian} == {Endian.LITTLE, Endian.BIG}
+        part = DEVICE_CLASSES.get(self.savevm_name)
+        names = getattr(part, "device_order_fields", ())
+        device = self.device
+        if not flips or not names or device is None or not isinstance(part, DescribedPart):
+            return
+        widths = {f.name: f.kind.width for f in part.part_description(self.record.fields).fields
+                  if isinstance(f.kind, Int)}
+        for name in names:
+            if name in device.fields and name in widths:
+                device.fields[name] = int.from_bytes(int(device.fields[name]).to_bytes(widths[name], "little"), "big")
+
     # ------------------------------------------------------ saving
 
     def subsections_needed(self) -> list[str]:
@@ -180,10 +207,9 @@ class VirtIODevice:
         record = copy.deepcopy(self.record)
         fields = record.fields
         fields["guest_features_lo"] = self.guest_features & _LOW_WORD
-        for queue, wire in zip(self.vqs, fields["vq"]):
-            wire.fields.update(num=queue.num, desc=queue.desc, last_avail_idx=queue.last_avail_idx)
-            if queue.vector is not None:
-                wire.fields["vector"] = queue.vector
+        fields["num_queues"] = len(self.vqs)
+        fields["vq"] = [_queue_record(queue, wire) for queue, wire in
+                        itertools.zip_longest(self.vqs, fields["vq"][: len(self.vqs)])]
         old = record.subsections
         subsections: dict[str, Record] = {}
         for name in self.subsections_needed():
@@ -212,6 +238,21 @@ class VirtIODevice:
             else:
                 values[f.name] = _wire_value(getattr(self, f.name))
         return Record(version=description.version, fields=values)
+
+
+def _queue_record(queue: VirtQueue, wire: Record | None) -> Record:
+    """A queue as the common part saves it: the record it was read from, updated (a new queue gets one)."""
+    if wire is None:
+        wire = Record(version=1, fields={"num": 0, "desc": 0, "last_avail_idx": 0})
+        for name in ("align", "vector"):
+            if getattr(queue, name) is not None:
+                wire.fields[name] = 0
+    wire.fields.update(num=queue.num, desc=queue.desc, last_avail_idx=queue.last_avail_idx)
+    for name in ("align", "vector"):
+        value = getattr(queue, name)
+        if value is not None and name in wire.fields:
+            wire.fields[name] = value
+    return wire
 
 
 def _wire_value(value: Any) -> Any:

@@ -39,6 +39,13 @@ class DescribedPart:
     #: the device part's description for a given recovered configuration
     description: Callable[[dict[str, Any]], Description]
     configure: Configure = _nothing
+    #: integer fields QEMU fills in the *device's* byte order before a big-endian put (virtio-serial's
+    #: config space, from ``get_config``): their bytes swap when ``device_endian`` flips
+    device_order_fields: tuple[str, ...] = ()
+
+    def part_description(self, common: dict[str, Any]) -> Description:
+        """The device part's description for a section whose common fields are ``common``."""
+        return self.description(self.configure(common))
 
     def _scopes(self, context: DeviceContext) -> tuple[dict[str, Any], ...]:
         return (context.common, self.configure(context.common))

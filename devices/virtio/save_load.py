@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from vmstate.description import Custom, CustomContext, Description, Field, Record
+from vmstate.description import Custom, CustomContext, Description, Field, Record, Struct
 from vmstate.engine import decode, encode
 from vmstate.errors import EncodeError, MalformedError
 from vmstate.limits import Limits
@@ -128,6 +128,25 @@ class VirtioCodec:
             encode(self._virtio, Record(version=1, subsections=value.subsections), path=path),
         ]
         return b"".join(parts)
+
+    def value_description(self, value: Record) -> Description:
+        """One description of a decoded ``virtio`` value's tree (transport, common fields, vq, device, subsections).
+
+        It is for looking up the kind of a field inside the value (editing,
+        ``vmstate edit``); the wire layout is ``encode``'s.
+        """
+        config = value.fields.get("transport")
+        fields = [Field(name=f.name, kind=f.kind) for f in COMMON_HEAD.fields]
+        if isinstance(config, Record):
+            config_description = self.transport.config_description(config)
+            if config_description is not None:
+                fields.insert(0, Field(name="transport", kind=Struct(description=config_description)))
+            fields += _queues(self.transport, config).fields
+        part = getattr(self.device_class, "part_description", None)
+        if callable(part) and isinstance(value.fields.get("device"), Record):
+            fields.append(Field(name="device", kind=Struct(description=part(value.fields))))
+        return Description(name="virtio", version=value.version, minimum_version=value.version, fields=tuple(fields),
+                           subsections=self._virtio.subsections)
 
     def describe(self) -> dict[str, Any]:
         from vmstate.schema import description_to_json

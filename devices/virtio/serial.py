@@ -90,5 +90,6 @@ def _description(_config: dict[str, Any]) -> Description:
 
 
 VIRTIO_SERIAL = DescribedPart(
-    savevm_name="virtio-console", version=3, minimum_version=1, description=_description, configure=_configure
+    savevm_name="virtio-console", version=3, minimum_version=1, description=_description, configure=_configure,
+    device_order_fields=("config_cols", "config_rows", "config_max_nr_ports"),
 )

@@ -53,6 +53,9 @@ class Transport(Protocol):
     def queue_layout(self, config: Record) -> QueueLayout:
         """Per-queue transport state implied by this config."""
 
+    def config_description(self, config: Record) -> Description | None:
+        """The description of a decoded config record (None if it is unusable)."""
+
 
 @lru_cache(maxsize=None)
 def _pci_config_description(express: bool, vectors: int) -> Description:
@@ -94,6 +97,12 @@ class PciTransport:
     def save_config(self, record: Record, path: Path) -> bytes:
         return encode(self._description_for(record, path), record, path=path)
 
+    def config_description(self, config: Record) -> Description | None:
+        try:
+            return self._description_for(config, ())
+        except EncodeError:
+            return None
+
     def queue_layout(self, config: Record) -> QueueLayout:
         return QueueLayout(vring_align=False, vector="config_vector" in config.fields)
 
@@ -108,6 +117,9 @@ class MmioTransport:
 
     def save_config(self, record: Record, path: Path) -> bytes:
         return encode(description_of(VirtioMmioConfig), record, path=path)
+
+    def config_description(self, config: Record) -> Description | None:
+        return description_of(VirtioMmioConfig)
 
     def queue_layout(self, config: Record) -> QueueLayout:
         return QueueLayout(vring_align=True, vector=False)

@@ -30,6 +30,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
+from streams._modes import new_directory_mode
 from streams.records import RamBlockList, RamPage, RamPageRun, RamZero, StreamRecord
 from vmstate.errors import DecodeError, LimitExceededError, UnsupportedError
 from vmstate.lookup import DescriptionLookup, LookupFunction
@@ -139,6 +140,7 @@ def extract_stream(
         summary["ram_files"] = {name: f"ram/{block_file_name(name)}" for name in blocks.files}
         (work / "state.json").write_text(json.dumps(summary, indent=2) + "\n")
         os.unlink(work / _LOCK)
+        os.chmod(work, new_directory_mode())  # mkdtemp made it 0700; the result is a directory like mkdir's
         os.rename(work, target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -23,6 +23,8 @@ from typing import BinaryIO
 
 from vmstate.errors import VMStateError
 
+from .._modes import new_file_mode
+
 __all__ = ["UnsafeTargetError", "atomic_write", "replaceable_target"]
 
 
@@ -111,8 +113,11 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     the rename; the directory is fsynced after it, so the new name itself
     survives a power cut.  A process killed mid-write leaves a
     ``.<name>.*.tmp`` file beside ``path`` and ``path`` untouched.  A new
-    file is private (mode 0600, as mkstemp makes it: snapshots hold guest
-    memory); a replaced file keeps its mode.
+    file gets the mode ``open()`` would give it (0666 less the umask, as
+    ``cp`` and a shell's ``>`` do: a QEMU running as another user must be
+    able to read a stream written for it; set a umask of 077 to keep guest
+    memory private); a replaced file keeps its mode.  The temporary file is
+    0600 until the rename.
     """
     target = replaceable_target(path)
     directory = target.parent
@@ -121,8 +126,11 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except OSError as error:
         raise _named(error, target) from None
     try:
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(fd, os.stat(target).st_mode & 0o7777)
+        try:
+            mode = os.stat(target).st_mode & 0o7777
+        except FileNotFoundError:
+            mode = new_file_mode()
+        os.chmod(fd, mode)
         with _NamedWriter(fd, target) as file:
             yield file  # type: ignore[misc]
             file.flush()

@@ -16,7 +16,7 @@ from typing import Any
 
 from .paths import ROOT
 
-__all__ = ["load_and_resave", "qmp_tools"]
+__all__ = ["load_and_query", "load_and_resave", "qmp_tools"]
 
 _TIMEOUT_S = 60
 
@@ -59,3 +59,32 @@ def load_and_resave(argv: list[str], stream: Path, tmp_path: Path, resave: Path 
         except (EOFError, ConnectionError, ExecInterruptedError):
             return "failed"  # QEMU exits when an incoming migration fails to load
     return status
+
+
+def load_and_query(argv: list[str], stream: Path, tmp_path: Path,
+                   commands: list[dict[str, Any]], resave: Path | None = None) -> tuple[str, list[Any]]:
+    """Load ``stream`` into ``argv`` started with ``-incoming defer``; once completed, run QMP ``commands``.
+
+    Returns QEMU's final incoming status and each command's ``return`` (none unless ``completed``);
+    with ``resave``, the loaded state is then migrated out into that file.
+    """
+    from qemu.qmp import ExecInterruptedError
+
+    tools = qmp_tools()
+    answers: list[Any] = []
+    with tools.vm([*argv, "-incoming", "defer"], tmp_path) as qmp:
+        deadline = time.monotonic() + _TIMEOUT_S
+        try:
+            qmp.cmd_obj({"execute": "migrate-incoming", "arguments": {"uri": f"exec:cat {stream}"}})
+            status = _wait_for(qmp, ("completed", "failed"), deadline)
+            if status == "completed":
+                for command in commands:
+                    reply = qmp.cmd_obj(command)
+                    if "error" in reply:
+                        raise AssertionError(f"{command['execute']}: {reply['error']}")
+                    answers.append(reply["return"])
+                if resave is not None:
+                    tools.migrate_to(qmp, resave)
+        except (EOFError, ConnectionError, ExecInterruptedError):
+            return "failed", []
+    return status, answers

@@ -133,7 +133,14 @@ def _walk(a: Any, b: Any, tokens: list[Any], found: list[tuple[list[Any], Any, A
             _walk(x, y, [*tokens, index], found)
     elif isinstance(a, list) and isinstance(b, list):
         # Lengths differ: DeepDiff lines the items up (an insertion is one change, not a cascade).
+        before = len(found)
         _deepdiff(a, b, tokens, found)
+        if len(found) == before:
+            # items equal to others were added or removed (DeepDiff calls that a move): the tail differs
+            shorter = min(len(a), len(b))
+            for index in range(shorter, max(len(a), len(b))):
+                found.append(([*tokens, index], a[index] if index < len(a) else _ABSENT,
+                              b[index] if index < len(b) else _ABSENT))
     else:
         found.append((tokens, a, b))
 

@@ -220,10 +220,15 @@ def test_a_failed_save_keeps_the_old_file_and_leaves_nothing(tmp_path: Path) -> 
     assert path.read_bytes() == before and _leftovers(tmp_path) == []
 
 
-def test_new_snapshots_are_private_and_replaced_ones_keep_their_mode(tmp_path: Path) -> None:
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_new_files_follow_the_umask_and_replaced_ones_keep_their_mode(tmp_path: Path, umask: int) -> None:
     path = tmp_path / "mode.snap"
-    save_snapshot(path, {"demo": make(DemoV2)})
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    old = os.umask(umask)
+    try:
+        save_snapshot(path, {"demo": make(DemoV2)})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     os.chmod(path, 0o640)
     save_snapshot(path, {"demo": make(DemoV2, status=2)})
     assert stat.S_IMODE(path.stat().st_mode) == 0o640

@@ -256,6 +256,12 @@ def test_an_item_inserted_into_a_list_is_one_change_not_a_cascade() -> None:
     assert (change.path, change.kind, change.b) == ("ports[1]", "only_b", _record(id=9))
     (change,) = compare_trees(_record(x=[1, 2, 3]), _record(x=[1, 3]))
     assert (change.path, change.kind, change.a) == ("x[1]", "only_a", 2)
+    # an item equal to the others added or removed (DeepDiff sees only a move): the tail is the change
+    queue = _record(num=128)
+    (change,) = compare_trees(_record(vq=[queue] * 3), _record(vq=[queue] * 4))
+    assert (change.path, change.kind, change.b) == ("vq[3]", "only_b", queue)
+    (change,) = compare_trees(_record(vq=[queue] * 2), _record(vq=[queue]))
+    assert (change.path, change.kind, change.a) == ("vq[1]", "only_a", queue)
     # equal lengths: element by element, in wire order
     changes = compare_trees(_record(x=[1, 2, 3], y=0), _record(x=[1, 5, 6], y=1))
     assert [(c.path, c.a, c.b) for c in changes] == [("x[1]", 2, 5), ("x[2]", 3, 6), ("y", 0, 1)]

@@ -1,0 +1,83 @@
+"""Real QEMU 7.2 and 10.0 load what ``vmstate edit`` wrote, and report the edited values over QMP.
+
+A paused VM of each QEMU is migrated into a file, ``vmstate edit`` (the
+installed command) changes it, the same QEMU loads it with ``-incoming
+defer``; only once ``query-migrate`` says ``completed`` are the values asked
+for: the MAC in ``query-rx-filter``, the balloon in ``query-balloon``, the
+device endianness in ``x-query-virtio-status``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compat_fixtures.generate import run_vm
+from compat_fixtures.qemu_versions import QemuMissing, qemu
+from tests.support.cli import run_script
+from tests.support.qemu_driver import load_and_query
+
+pytestmark = [pytest.mark.qemu, pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
+
+VERSIONS = ["7.2", "10.0"]
+RAM_MIB = 128
+PC = ["-M", "pc", "-S", "-nodefaults", "-nographic", "-m", str(RAM_MIB),
+      "-device", "virtio-net-pci,id=net0,mac=52:54:00:12:34:56", "-device", "virtio-balloon-pci,id=balloon0"]
+NET, BALLOON = "0000:00:02.0/virtio-net", "0000:00:03.0/virtio-balloon"
+PSERIES = ["-M", "pseries", "-S", "-nodefaults", "-nographic", "-m", "256",
+           "-global", "spapr-pci-host-bridge.dma_win_size=0x1000000",
+           "-device", "virtio-rng-pci,disable-modern=on,id=rng0"]
+RNG = "pci@800000020000000:00.0/virtio-rng"
+
+
+def _argv(version: str, binary: str, args: list[str]) -> list[str]:
+    try:
+        return [*qemu(version).command(binary), *args]
+    except QemuMissing as exc:
+        pytest.fail(str(exc))
+
+
+def _paused(version: str, binary: str, args: list[str], target: Path) -> Path:
+    run_vm([*_argv(version, binary, args), "-monitor", "stdio"], target)
+    return target
+
+
+def _edit(source: Path, out: Path, *sets: str) -> None:
+    result = run_script("vmstate", "edit", source, out, *(a for s in sets for a in ("--set", s)))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_mac_and_a_balloon_set_by_vmstate_edit_show_in_qemu(version: str, tmp_path: Path) -> None:
+    source = _paused(version, "qemu-system-x86_64", PC, tmp_path / "pc.mig")
+    edited = tmp_path / "edited.mig"
+    _edit(source, edited, f"{NET}:virtio.device.mac=52:54:00:ab:cd:ef",
+          f"{BALLOON}:virtio.device.actual=1024", f"{BALLOON}:virtio.device.num_pages=2048")
+    resaved = tmp_path / "resaved.mig"
+    status, (filters, balloon) = load_and_query(
+        _argv(version, "qemu-system-x86_64", PC), edited, tmp_path,
+        [{"execute": "query-rx-filter", "arguments": {"name": "net0"}}, {"execute": "query-balloon"}],
+        resave=resaved)
+    assert status == "completed"
+    assert filters[0]["main-mac"] == "52:54:00:ab:cd:ef"
+    # QEMU reports the guest's memory less what the balloon holds: 1024 pages of 4 KiB
+    assert balloon["actual"] == (RAM_MIB << 20) - (1024 << 12)
+    # the target (num_pages) QMP does not show: QEMU writes it out again as it loaded it
+    result = run_script("vmstate", "edit", resaved, "--get", f"{BALLOON}:virtio.device.num_pages",
+                        "--get", f"{NET}:virtio.device.mac")
+    assert result.stdout.splitlines() == [f"{BALLOON}:virtio.device.num_pages = 2048",
+                                          f"{NET}:virtio.device.mac = 52:54:00:ab:cd:ef"], result.stderr
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_device_endian_flip_on_pseries_shows_in_qemu(version: str, tmp_path: Path) -> None:
+    source = _paused(version, "qemu-system-ppc64", PSERIES, tmp_path / "pseries.mig")
+    query = {"execute": "x-query-virtio-status", "arguments": {"path": "/machine/peripheral/rng0/virtio-backend"}}
+    argv = _argv(version, "qemu-system-ppc64", PSERIES)
+    status, (before,) = load_and_query(argv, source, tmp_path, [query])
+    assert status == "completed" and before["device-endian"] == "big"
+    edited = tmp_path / "little.mig"
+    _edit(source, edited, f"{RNG}:virtio.device_endian=little")
+    status, (after,) = load_and_query(argv, edited, tmp_path, [query])
+    assert status == "completed" and after["device-endian"] == "little"

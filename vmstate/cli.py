@@ -74,6 +74,8 @@ class _LazyGroup(click.Group):
         "compat": ("vmstate.compat.cli", "compat", "Check that migration keeps working across versions of the descriptions."),
         "preflight": ("vmstate.preflight.cli", "preflight", "Predict whether the destination QEMU will load STREAM, and if not, why."),
         "edit": ("vmstate.edit.cli", "edit", "Set fields of IN's sections and write the result to OUT, or print fields with --get."),
+        "export": ("vmstate.edit.cli", "export", "Write IN's device state as one plain JSON document to read and edit (RAM stays in IN)."),
+        "import": ("vmstate.edit.cli", "import_", "Apply an edited 'vmstate export' document to its base stream and write OUT."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -59,33 +59,45 @@ def parse_vmdesc(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, offset: int | N
     anything is parsed, so a hostile trailer costs neither a ``RecursionError``
     nor memory (parsed JSON takes up to ~25 times its size).
     """
-    if len(raw) > limits.max_vmdesc:
-        raise LimitExceededError(f"vmdesc of {len(raw)} bytes exceeds limits.max_vmdesc = {limits.max_vmdesc}", offset=offset)
+    value = load_bounded_json(raw, what="vmdesc", offset=offset,
+                              limits=(("max_vmdesc", limits.max_vmdesc), ("max_vmdesc_items", limits.max_vmdesc_items),
+                                      ("max_vmdesc_depth", limits.max_vmdesc_depth)))
+    if not isinstance(value, dict):
+        raise MalformedError("vmdesc trailer is not a JSON object", offset=offset)
+    return value
+
+
+def load_bounded_json(raw: bytes, *, what: str, limits: tuple[tuple[str, int], tuple[str, int], tuple[str, int]],
+                      offset: int | None = None) -> Any:
+    """Parse untrusted JSON whose size, value count and nesting depth are checked before parsing.
+
+    ``limits``: (name, value) of the byte, value-count and depth limits, named in the errors.
+    """
+    (bytes_name, max_bytes), (items_name, max_items), (depth_name, max_depth) = limits
+    if len(raw) > max_bytes:
+        raise LimitExceededError(f"{what} of {len(raw)} bytes exceeds limits.{bytes_name} = {max_bytes}", offset=offset)
     # Outside strings JSON has no quote or backslash: drop escaped backslashes
     # and quotes (left to right, as a JSON parser pairs them), then the strings.
     bare = _STRING.sub(b'""', raw.replace(b"\\\\", b"").replace(b'\\"', b""))
     items = 1 + bare.count(b",") + bare.count(b"[") + bare.count(b"{")
-    if items > limits.max_vmdesc_items:
+    if items > max_items:
         raise LimitExceededError(
-            f"vmdesc of about {items} JSON values exceeds limits.max_vmdesc_items = {limits.max_vmdesc_items}", offset=offset
+            f"{what} of about {items} JSON values exceeds limits.{items_name} = {max_items}", offset=offset
         )
     depth = max(accumulate(memoryview(bare.translate(_DEPTH_STEPS, _NOT_BRACKETS)).cast("b")), default=0)
     del bare
-    if depth > limits.max_vmdesc_depth:
+    if depth > max_depth:
         raise LimitExceededError(
-            f"vmdesc JSON nests {depth} deep, deeper than limits.max_vmdesc_depth = {limits.max_vmdesc_depth}", offset=offset
+            f"{what} JSON nests {depth} deep, deeper than limits.{depth_name} = {max_depth}", offset=offset
         )
     try:
-        value = json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
         at = None if offset is None else offset + error.start
-        raise MalformedError(f"vmdesc trailer is not UTF-8: {error.reason}", offset=at) from None
+        raise MalformedError(f"{what} is not UTF-8: {error.reason}", offset=at) from None
     except ValueError as error:
         at = None if offset is None else offset + len(raw.decode("utf-8")[: getattr(error, "pos", 0)].encode())
-        raise MalformedError(f"vmdesc trailer is not JSON: {getattr(error, 'msg', error)}", offset=at) from None
-    if not isinstance(value, dict):
-        raise MalformedError("vmdesc trailer is not a JSON object", offset=offset)
-    return value
+        raise MalformedError(f"{what} is not JSON: {getattr(error, 'msg', error)}", offset=at) from None
 
 
 def _bad(message: str, where: str) -> MalformedError:

@@ -7,19 +7,21 @@ from typing import Any
 from vmstate import Subsection, field, state
 from vmstate.description import Description
 from vmstate.kinds import UINT32
-from vmstate.typed import description_of
+from vmstate.typed import description_of, received_subsections
 
 from .parts import DescribedPart
 
 __all__ = ["VirtIOBalloon", "VIRTIO_BALLOON"]
 
 
+# QEMU sends each when the guest negotiated its feature (virtio_vdev_has_feature), which the device
+# part cannot see: a state loaded with the subsection writes it again, one built here when asked.
 def _free_page_hint(balloon: "VirtIOBalloon") -> bool:
-    return balloon.free_page_hint
+    return balloon.free_page_hint or "virtio-balloon-device/free-page-report" in balloon.received_subsections
 
 
 def _page_poison(balloon: "VirtIOBalloon") -> bool:
-    return balloon.page_poison
+    return balloon.page_poison or "virtio-balloon-device/page-poison" in balloon.received_subsections
 
 
 @state(
@@ -39,6 +41,8 @@ class VirtIOBalloon:
     free_page_hint: bool = False
     #: not on the wire: the device offers VIRTIO_BALLOON_F_PAGE_POISON
     page_poison: bool = False
+    #: not on the wire: the subsections this state was loaded with
+    received_subsections: frozenset[str] = received_subsections()
     num_pages: int = field(UINT32)
     actual: int = field(UINT32)
     free_page_hint_cmd_id: int = field(UINT32, subsection="virtio-balloon-device/free-page-report")

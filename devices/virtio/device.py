@@ -256,10 +256,10 @@ def _queue_record(queue: VirtQueue, wire: Record | None) -> Record:
 
 
 def _wire_value(value: Any) -> Any:
-    """A device attribute as a record holds it (an ``Endian`` as its number, ``None`` as 0)."""
+    """A device attribute as a record holds it (an ``Endian`` or a bool as its number, ``None`` as 0)."""
     if value is None:
         return 0
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    return int(value) if isinstance(value, int) else value  # a bool as the 0/1 a decoded record holds
 
 
 def _wire_values(description: Description, queue: VirtQueue | None) -> dict[str, Any]:

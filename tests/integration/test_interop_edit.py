@@ -81,3 +81,38 @@ def test_a_device_endian_flip_on_pseries_shows_in_qemu(version: str, tmp_path: P
     _edit(source, edited, f"{RNG}:virtio.device_endian=little")
     status, (after,) = load_and_query(argv, edited, tmp_path, [query])
     assert status == "completed" and after["device-endian"] == "little"
+
+
+def _through_json(source: Path, out: Path, jq_filter: str, tmp_path: Path) -> None:
+    """``vmstate export``, a jq program, ``vmstate import``: the plain JSON route to the same edits."""
+    import shutil
+    import subprocess
+
+    if shutil.which("jq") is None:
+        pytest.fail("jq is not installed (.ci/run installs it)")
+    state, edited = tmp_path / "state.json", tmp_path / "edited.json"
+    assert run_script("vmstate", "export", source, state).returncode == 0
+    edited.write_bytes(subprocess.run(["jq", jq_filter, str(state)], check=True, capture_output=True).stdout)
+    result = run_script("vmstate", "import", edited, out)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_same_edits_through_the_json_form_show_in_qemu(version: str, tmp_path: Path) -> None:
+    pc = _paused(version, "qemu-system-x86_64", PC, tmp_path / "pc.mig")
+    edited = tmp_path / "pc-edited.mig"
+    _through_json(pc, edited, f'.sections["{NET}"].virtio.device.mac = "52:54:00:ab:cd:ef"'
+                              f' | .sections["{BALLOON}"].virtio.device.actual = 1024', tmp_path)
+    status, (filters, balloon) = load_and_query(
+        _argv(version, "qemu-system-x86_64", PC), edited, tmp_path,
+        [{"execute": "query-rx-filter", "arguments": {"name": "net0"}}, {"execute": "query-balloon"}])
+    assert status == "completed"
+    assert filters[0]["main-mac"] == "52:54:00:ab:cd:ef" and balloon["actual"] == (RAM_MIB << 20) - (1024 << 12)
+
+    pseries = _paused(version, "qemu-system-ppc64", PSERIES, tmp_path / "pseries.mig")
+    little = tmp_path / "little.mig"
+    _through_json(pseries, little, f'.sections["{RNG}"].virtio["virtio/device_endian"] = {{"device_endian": "little"}}',
+                  tmp_path)
+    query = {"execute": "x-query-virtio-status", "arguments": {"path": "/machine/peripheral/rng0/virtio-backend"}}
+    status, (after,) = load_and_query(_argv(version, "qemu-system-ppc64", PSERIES), little, tmp_path, [query])
+    assert status == "completed" and after["device-endian"] == "little"

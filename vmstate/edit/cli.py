@@ -14,7 +14,7 @@ from ..cli_support import debug_of, guarded
 from ..errors import EditError
 from ..text import printable
 
-__all__ = ["edit"]
+__all__ = ["edit", "export", "import_"]
 
 _PROG = "vmstate"
 
@@ -80,3 +80,54 @@ def _registry():  # type: ignore[no-untyped-def]
     from devices import DEFAULT_REGISTRY
 
     return DEFAULT_REGISTRY
+
+
+@click.command(name="export")
+@click.argument("source", metavar="IN", type=click.Path(path_type=Path))
+@click.argument("out", metavar="STATE.json", type=click.Path(path_type=Path))
+@click.pass_context
+def export(ctx: click.Context, source: Path, out: Path) -> None:
+    """Write IN's device state as one plain JSON document to read and edit (RAM stays in IN).
+
+    Fields in wire order; integers as numbers (past 2**53 as "0x.." strings,
+    which jq keeps exact), named values by name, MACs as 52:54:00:..,
+    other bytes as hex; unused queue slots folded as {"(items)": [...],
+    "(then all zero)": N}. 'vmstate import' applies it back.
+    """
+
+    def action() -> int:
+        from .document import export_file
+
+        count = export_file(source, out, descriptions=_registry())
+        click.echo(printable(f"{out}: {count} sections of {source}"))
+        return 0
+
+    raise SystemExit(guarded(_PROG, action, debug=debug_of(ctx)))
+
+
+@click.command(name="import")
+@click.argument("document", metavar="STATE.json", type=click.Path(path_type=Path))
+@click.argument("out", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--base", type=click.Path(path_type=Path), metavar="IN",
+              help="The stream to apply the document to (its RAM and framing); default: the one it was exported from.")
+@click.option("--to", type=click.Choice(["msgpack", "cbor", "json", "qemu"]),
+              help="Output format; default: from OUT's suffix, else the base's.")
+@click.pass_context
+def import_(ctx: click.Context, document: Path, out: Path, base: Path | None, to: str | None) -> None:
+    """Apply an edited 'vmstate export' document to its base stream and write OUT.
+
+    Every key is checked against the base's sections: an unknown or missing
+    section, field or subsection is an error naming its path. Each changed
+    value goes through 'vmstate edit's rules. Nothing is written unless all of
+    it applies.
+    """
+
+    def action() -> int:
+        from .document import import_file
+
+        output = to or _SUFFIX_FORMATS.get(out.suffix.lower())
+        count = import_file(document, out, base=base, to=output, descriptions=_registry())
+        click.echo(printable(f"{out}: {count} section{'' if count == 1 else 's'} changed"))
+        return 0
+
+    raise SystemExit(guarded(_PROG, action, debug=debug_of(ctx)))

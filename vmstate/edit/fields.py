@@ -41,7 +41,7 @@ from vmstate.typed import from_record, to_record
 from .paths import FieldRef, get_at, set_at, show_path
 from .values import kind_at, parse_value, show_value
 
-__all__ = ["Assignment", "edit_section", "get_field"]
+__all__ = ["MODEL_ALIASES", "Assignment", "edit_section", "get_field"]
 
 Steps = tuple[PathItem, ...]
 
@@ -50,6 +50,12 @@ _MODEL_PATHS: dict[Steps, str] = {
     ("virtio", "device_endian"): "device_endian",
     ("virtio", "guest_features"): "guest_features",
     ("virtio", "num_queues"): "num_queues",
+}
+#: a virtio subsection's field that stands for a model path: setting it is setting the model (its
+#: subsection then follows the ``needed`` rule, so setting the default drops it)
+MODEL_ALIASES: dict[Steps, Steps] = {
+    ("virtio", "virtio/device_endian", "device_endian"): ("virtio", "device_endian"),
+    ("virtio", "virtio/64bit_features", "guest_features"): ("virtio", "guest_features"),
 }
 _MODEL_KINDS: dict[str, Steps] = {
     "device_endian": ("virtio/device_endian", "device_endian"),
@@ -127,6 +133,8 @@ def edit_section(state: DeviceState, assignments: Sequence[Assignment], target: 
     """``state`` with every assignment made and QEMU's save rules applied; ``EditError`` if one cannot be."""
     section = virtio_section_of(state) if state.source == TYPED_SOURCE else None
     if section is not None:
+        assignments = [attrs.evolve(a, ref=attrs.evolve(a.ref, steps=MODEL_ALIASES.get(a.ref.steps, a.ref.steps)))
+                       for a in assignments]
         edited = _edit_virtio(state, assignments, target)
     else:
         record = copy.deepcopy(state.record)
@@ -161,6 +169,7 @@ def _edit_virtio(state: DeviceState, assignments: Sequence[Assignment], target: 
     assert kinds is not None
     before = section.device(target)
     record = copy.deepcopy(section.value)
+    outer = copy.deepcopy(state.record)  # a field after ``virtio`` (virtio-gpu's, in old layouts)
     model: list[tuple[str, int, Steps]] = []
     for assignment in assignments:
         steps = assignment.ref.steps
@@ -171,8 +180,9 @@ def _edit_virtio(state: DeviceState, assignments: Sequence[Assignment], target: 
                        "num_queues": len(before.vqs)}[name]
             model.append((name, parse_value(assignment.value, kind, current, _where(state, steps)), steps))
             continue
-        if not steps or steps[0] != "virtio":
-            raise _fail(state, steps[:1], f"a virtio section has one field, virtio (as in {state.idstr}:virtio.status)")
+        if steps[0] != "virtio":
+            _assign(state, outer, state.description, outer, steps, assignment)
+            continue
         _assign(state, record, kinds, record, steps[1:], assignment, full=steps)
     device = VirtIODevice.from_record(section.savevm_name, record, target)
     if device.device_endian != before.device_endian:  # its subsection was edited: the fields it orders follow
@@ -195,9 +205,8 @@ def _edit_virtio(state: DeviceState, assignments: Sequence[Assignment], target: 
     part_description = getattr(section.device_class, "part_description", None)
     if isinstance(part, Record) and callable(part_description):
         value_record.fields["device"] = _rederived(part_description(value_record.fields), part)
-    fields = dict(state.record.fields, virtio=value_record)
-    return attrs.evolve(state, record=Record(version=state.record.version, fields=fields,
-                                             subsections=state.record.subsections))
+    fields = dict(outer.fields, virtio=value_record)
+    return attrs.evolve(state, record=Record(version=outer.version, fields=fields, subsections=outer.subsections))
 
 
 def _resize_queues(state: DeviceState, device: VirtIODevice, count: int, steps: Steps) -> None:

@@ -144,7 +144,7 @@ def _leaf_paths(node: object, steps: tuple[str | int, ...] = ()) -> list[tuple[s
 
 @pytest.mark.parametrize("name", ["pc-7.2-virtio-all-legacy.mig", "pseries-7.2-virtio-all-legacy.mig",
                                   "virt-7.2-virtio-mmio-all.mig", "q35-7.2-virtio-multiqueue.mig",
-                                  "pc-2.2-virtio-all.mig"])
+                                  "pc-2.2-virtio-all.mig", "pc-2.2-virtio-more.mig"])
 def test_every_field_set_to_the_value_it_shows_re_encodes_identically(name: str) -> None:
     """Parse and show are inverse on real values, and QEMU's save rules keep an unchanged state as it was."""
     edits = 0
@@ -174,11 +174,18 @@ def test_device_endian_flip_adds_the_subsection_and_swaps_the_serial_config(tmp_
     assert back.read_bytes() == PSERIES.read_bytes()
 
 
-def test_a_subsection_field_set_to_what_qemu_would_not_send_is_refused(tmp_path: Path) -> None:
-    le = tmp_path / "le.mig"
+def test_a_subsection_field_that_stands_for_the_model_sets_the_model(tmp_path: Path) -> None:
+    """Setting virtio/device_endian's field to the default is setting device_endian: the subsection goes."""
+    le, back = tmp_path / "le.mig", tmp_path / "be.mig"
     _set(PSERIES, le, f"{CONSOLE}:virtio.device_endian=little")
-    with pytest.raises(EditError, match="save rules leave it out"):
-        _set(le, tmp_path / "x.mig", f"{CONSOLE}:virtio.virtio/device_endian.device_endian=big")
+    _set(le, back, f"{CONSOLE}:virtio.virtio/device_endian.device_endian=big")
+    assert back.read_bytes() == PSERIES.read_bytes()
+
+
+def test_an_edit_the_save_rules_undo_is_refused(tmp_path: Path) -> None:
+    """guest_features_lo is written from the 64-bit guest_features when virtio/64bit_features is on the wire."""
+    with pytest.raises(EditError, match="save rules write 0"):
+        _set(NET_PC, tmp_path / "x.mig", f"{NET}:virtio.guest_features_lo=1")
     assert not (tmp_path / "x.mig").exists()
 
 

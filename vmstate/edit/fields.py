@@ -130,11 +130,16 @@ def _require_fields(state: DeviceState, steps: Steps) -> None:
 
 
 def edit_section(state: DeviceState, assignments: Sequence[Assignment], target: Target) -> DeviceState:
-    """``state`` with every assignment made and QEMU's save rules applied; ``EditError`` if one cannot be."""
+    """``state`` with every assignment made and QEMU's save rules applied; ``EditError`` if one cannot be.
+
+    A field set twice takes the last value.
+    """
     section = virtio_section_of(state) if state.source == TYPED_SOURCE else None
     if section is not None:
         assignments = [attrs.evolve(a, ref=attrs.evolve(a.ref, steps=MODEL_ALIASES.get(a.ref.steps, a.ref.steps)))
                        for a in assignments]
+    assignments = list({a.ref.steps: a for a in assignments}.values())
+    if section is not None:
         edited = _edit_virtio(state, assignments, target)
     else:
         record = copy.deepcopy(state.record)

@@ -116,6 +116,12 @@ def test_a_mac_set_by_path_is_the_only_change(tmp_path: Path) -> None:
     assert [a[i:i + 1] + b[i:i + 1] for i in changed] == [b"\x12\xab", b"\x34\xcd", b"\x56\xef"]
 
 
+def test_a_field_set_twice_takes_the_last_value(tmp_path: Path) -> None:
+    out = tmp_path / "twice.mig"
+    _set(NET_PC, out, f"{NET}:virtio.status=3", f"{NET}:virtio.status=7")
+    assert _get(out, f"{NET}:virtio.status") == ["7"]
+
+
 def test_setting_a_field_to_its_value_writes_the_same_bytes(tmp_path: Path) -> None:
     out = tmp_path / "same.mig"
     _set(NET_PC, out, f"{NET}:virtio.device.mac=52:54:00:12:34:56", f"{NET}:virtio.status=0", "timer:cpu_ticks_offset=0")

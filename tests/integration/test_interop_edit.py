@@ -116,3 +116,35 @@ def test_the_same_edits_through_the_json_form_show_in_qemu(version: str, tmp_pat
     query = {"execute": "x-query-virtio-status", "arguments": {"path": "/machine/peripheral/rng0/virtio-backend"}}
     status, (after,) = load_and_query(_argv(version, "qemu-system-ppc64", PSERIES), little, tmp_path, [query])
     assert status == "completed" and after["device-endian"] == "little"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_what_vmstate_edit_refuses_qemu_refuses_too(version: str, tmp_path: Path) -> None:
+    """The load checks after an edit are QEMU's: forced past them, the stream does not load."""
+    source = _paused(version, "qemu-system-x86_64", PC, tmp_path / "pc.mig")
+    argv = _argv(version, "qemu-system-x86_64", PC)
+    for number, edit in enumerate((f"{NET}:virtio.vq[0].last_avail_idx=5", f"{NET}:virtio.transport.config_vector=9")):
+        out = tmp_path / f"refused-{number}.mig"
+        refused = run_script("vmstate", "edit", source, out, "--set", edit)
+        assert refused.returncode == 2 and not out.exists(), refused.stderr
+        assert run_script("vmstate", "edit", source, out, "--set", edit, "--force").returncode == 0
+        status, _answers = load_and_query(argv, out, tmp_path, [])
+        assert status == "failed", edit
+
+
+def test_qemu_refuses_a_ports_map_vmstate_edit_refuses(tmp_path: Path) -> None:
+    """virtio_serial_load_device compares the map with its own ports (QEMU 7.2, the corpus's serial stream)."""
+    import json
+
+    from tests.support.paths import CORPUS, ROOT
+
+    name = "pc-7.2-virtio-serial-legacy"
+    entry = next(e for e in json.loads((ROOT / "compat_fixtures" / "manifest.json").read_text())["streams"]
+                 if e["name"] == name)
+    argv = list(entry["argv"])[:-2]  # less the generator's monitor
+    out = tmp_path / "ports.mig"
+    edit = "0000:00:02.0/virtio-console:virtio.device.ports_map=[1]"
+    assert run_script("vmstate", "edit", CORPUS / f"{name}.mig", out, "--set", edit).returncode == 2
+    assert run_script("vmstate", "edit", CORPUS / f"{name}.mig", out, "--set", edit, "--force").returncode == 0
+    assert load_and_query(argv, CORPUS / f"{name}.mig", tmp_path, [])[0] == "completed"
+    assert load_and_query(argv, out, tmp_path, [])[0] == "failed"

@@ -32,9 +32,13 @@ _SUFFIX_FORMATS = {".msgpack": "msgpack", ".cbor": "cbor", ".json": "json", ".js
               help="Print a field's value (repeatable); after the edits, from OUT, when there are --set edits.")
 @click.option("--to", type=click.Choice(["msgpack", "cbor", "json", "qemu"]),
               help="Output format; default: from OUT's suffix (.mig .msgpack .cbor .json), else the input's.")
+@click.option("--profile", "profile_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Check the edited sections against this destination (vmstate preflight --save-profile); "
+                   "default: against the device the stream came from.")
+@click.option("--force", is_flag=True, help="Write OUT even if QEMU would refuse to load it (the reasons are printed).")
 @click.pass_context
 def edit(ctx: click.Context, source: Path, out: Path | None, sets: tuple[str, ...], gets: tuple[str, ...],
-         to: str | None) -> None:
+         to: str | None, profile_file: Path | None, force: bool) -> None:
     """Set fields of IN's sections and write the result to OUT, or print fields with --get.
 
     Values are read by the field's kind: integers in any base (0x1f), enum
@@ -44,6 +48,10 @@ def edit(ctx: click.Context, source: Path, out: Path | None, sets: tuple[str, ..
     set to a non-default value adds virtio/device_endian), virtio.num_queues
     resizes the queue list, and an edit the rules would undo is refused.
     Nothing is written unless every edit is made; OUT is replaced atomically.
+    The edited sections then get pre-flight's device checks (ring indices
+    without a ring, MSI-X vectors past the table, features not offered,
+    has_vnet_hdr without a vnet header, read-only PCI header bytes): what
+    QEMU would refuse is an error unless --force.
 
     \b
     vmstate edit in.mig out.mig --set '0000:00:02.0/virtio-net:virtio.device.mac=52:54:00:ab:cd:ef'
@@ -66,8 +74,20 @@ def edit(ctx: click.Context, source: Path, out: Path | None, sets: tuple[str, ..
         descriptions = _registry()
         if sets:
             assert out is not None
+            from .checks import EditChecks
+
+            profile = None
+            if profile_file is not None:
+                from ..preflight.profile import Profile
+
+                profile = Profile.load(profile_file)
+            checks = EditChecks(profile)
             output = to or _SUFFIX_FORMATS.get(out.suffix.lower())
-            edit_file(source, out, assignments, to=output, descriptions=descriptions)
+            edit_file(source, out, assignments, to=output, descriptions=descriptions, checks=checks, force=force)
+            for refusal in checks.refusals:
+                click.echo(printable(f"vmstate: warning: QEMU would refuse {refusal.section} on load: "
+                                     f"{' / '.join(refusal.qemu_lines[:1])} (at {refusal.path}; it needs "
+                                     f"{refusal.fix}); written anyway (--force)"), err=True)
         if refs:
             for ref, value in get_fields(out if sets and out is not None else source, refs, descriptions=descriptions):
                 click.echo(printable(f"{ref.text} = {value}"))

@@ -236,8 +236,10 @@ def _rederived(description: Description, record: Record) -> Record:
 
 
 def _merged(edited: Record, derived: Record) -> Record:
-    """The fields ``edited`` has, valued as ``derived`` has them; the subsections ``derived`` decided on."""
+    """``edited``'s fields valued as ``derived`` has them, then ``derived``'s others; its subsections as decided."""
     fields = {name: _merged_value(value, derived.fields.get(name, value)) for name, value in edited.fields.items()}
+    # a field the edit brought onto the wire (an exists test now true) is written with the state's value
+    fields.update((name, value) for name, value in derived.fields.items() if name not in fields)
     subsections = {
         name: _merged(edited.subsections[name], sub) if name in edited.subsections else sub
         for name, sub in derived.subsections.items()

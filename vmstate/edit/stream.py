@@ -20,11 +20,12 @@ from streams.records import Configuration, DeviceState, RawBody, SectionHeader, 
 from vmstate.errors import EditError
 from vmstate.lookup import DescriptionLookup, LookupFunction
 
+from .checks import EditChecks
 from .fields import Assignment, edit_section, get_field
 from .paths import FieldRef
 from .virtio import guess_target, target_for_machine
 
-__all__ = ["edit_file", "get_fields"]
+__all__ = ["edit_file", "get_fields", "refused"]
 
 PathLike = str | os.PathLike[str]
 Key = tuple[str, int]
@@ -71,8 +72,16 @@ def _raw(key: Key) -> EditError:
                      section=key[0])
 
 
+def refused(checks: EditChecks) -> EditError:
+    """The edit's first load refusal, as one line."""
+    first = checks.refusals[0]
+    more = len(checks.refusals) - 1
+    return EditError(f"QEMU would refuse this on load: {first.qemu_lines[0]} (at {first.path}; it needs {first.fix})"
+                     + (f"; and {more} more" if more else "") + "; --force writes it anyway", section=first.section)
+
+
 def _edited(records: Iterable[StreamRecord], assignments: Sequence[Assignment], walk: _Walk,
-            done: set[Key]) -> Iterator[StreamRecord]:
+            done: set[Key], checks: EditChecks | None = None, force: bool = False) -> Iterator[StreamRecord]:
     pending: dict[Key, list[Assignment]] = {}
     for assignment in assignments:
         pending.setdefault((assignment.ref.idstr, assignment.ref.instance_id), []).append(assignment)
@@ -81,8 +90,11 @@ def _edited(records: Iterable[StreamRecord], assignments: Sequence[Assignment], 
         if isinstance(record, DeviceState):
             key = (record.idstr, record.instance_id)
             if key in pending:
+                before = record
                 record = edit_section(record, pending[key], walk.target)  # type: ignore[assignment]
                 done.add(key)
+                if checks is not None:
+                    checks.check(before, record)
         elif isinstance(record, RawBody):
             key_of_raw = walk.raw_key()
             if key_of_raw in pending:
@@ -91,6 +103,8 @@ def _edited(records: Iterable[StreamRecord], assignments: Sequence[Assignment], 
     left = [a.ref for key, group in pending.items() if key not in done for a in group]
     if left:
         raise _missing(left, walk)
+    if checks is not None and checks.refusals and not force:
+        raise refused(checks)
 
 
 def edit_file(
@@ -100,15 +114,19 @@ def edit_file(
     *,
     to: str | None = None,
     descriptions: DescriptionLookup | LookupFunction | None = None,
+    checks: EditChecks | None = None,
+    force: bool = False,
 ) -> int:
     """Copy ``source`` to ``out`` with every assignment made; returns how many sections changed.
 
     ``to``: the output format (``qemu``, ``msgpack``, ``cbor``, ``json``); default: the input's.
+    ``checks``: collect what QEMU would refuse in the edited sections; a refusal is an ``EditError``
+    and nothing is written, unless ``force``.
     """
     with open_records(source, descriptions=descriptions, fallback="qemu") as opened:
         walk, done = _Walk(), set()  # type: _Walk, set[Key]
         output = to or opened.kind
-        write_records(opened, _edited(opened.records, assignments, walk, done), out, output)
+        write_records(opened, _edited(opened.records, assignments, walk, done, checks, force), out, output)
     return len(done)
 
 

@@ -27,7 +27,7 @@ from streams.qemu import StreamReader
 from ..description import Record
 from .profile import Profile, VirtioSlot, VmsdShape
 
-__all__ = ["Refusal", "Verdict", "listed_subsections", "predict"]
+__all__ = ["Refusal", "Verdict", "device_load_failure", "listed_subsections", "predict", "section_refusals"]
 
 _EINVAL = "Invalid argument"
 _EPERM = "Operation not permitted"  # virtio_load's -1
@@ -248,6 +248,27 @@ def _virtio(state: Record, idstr: str, instance: int, vmsd: str, slot: VirtioSlo
         yield refusal("features", (f"Features {guest:#x} unsupported. Allowed features: {slot.host_features:#x}",),
                       _EPERM, "virtio.guest_features",
                       f"a destination device that offers features {extra:#x} (its properties, or a newer machine type)")
+
+
+def section_refusals(record: records.DeviceState, profile: Profile, *, offset: int = 0) -> list[Refusal]:
+    """The device checks pre-flight applies to one decoded section (``vmstate edit`` runs them after an edit).
+
+    Its virtio load checks when the profile has the section's virtio slot,
+    and the destination's ``* equal`` / ``int32 le`` field checks.
+    """
+    found: list[Refusal] = list(_checked_fields(record, profile, offset))
+    state = record.record.fields.get("virtio") if isinstance(record.record, Record) else None
+    slot = profile.virtio.get(record.idstr)
+    if isinstance(state, Record) and slot is not None:
+        section = profile.section(record.idstr, record.instance_id)
+        vmsd = section.vmsd_name if section is not None and section.vmsd_name else record.description.name
+        found.extend(_virtio(state, record.idstr, record.instance_id, vmsd, slot, offset))
+    return found
+
+
+def device_load_failure(vmsd_field: str, instance_id: int, idstr: str, error: str = _EINVAL) -> tuple[str, ...]:
+    """The lines QEMU prints when a device's field fails to load (``Failed to load virtio-console:virtio``, ...)."""
+    return (f"Failed to load {vmsd_field}", _device_error(instance_id, idstr), _failed(error))
 
 
 def _checked_fields(record: records.DeviceState, profile: Profile, offset: int) -> Iterator[Refusal]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -291,3 +292,45 @@ def test_the_edit_api_follows_queues_added_or_removed_and_sets_status(tmp_path: 
     assert [q.num for q in balloon.vqs][-1] == 64 and balloon.status == 7  # type: ignore[attr-defined]
     assert _get(out, f"{BALLOON}:virtio.num_queues", "pci@800000020000000:04.0/virtio-rng:virtio.num_queues") == [
         str(len(_devices(PSERIES)[BALLOON].vqs) + 1), "0"]  # type: ignore[attr-defined]
+
+
+PREFLIGHT = CORPUS.parent / "preflight"
+
+
+@pytest.mark.parametrize("edit, line", [
+    (f"{NET}:virtio.vq[0].last_avail_idx=5", "VQ 0 address 0x0 inconsistent with Host index 0x5"),
+    (f"{NET}:virtio.transport.config_vector=9", "Failed to load virtio-net:virtio"),
+    (f"{NET}:virtio.device.has_vnet_hdr=1", "virtio-net: saved image requires vnet_hdr=on"),
+    (f"{NET}:virtio.transport.pci.config={'00' * 256}", "get_pci_config_device: Bad config data: i=0x0"),
+])
+def test_an_edit_qemu_would_refuse_is_refused_unless_forced(tmp_path: Path, edit: str, line: str) -> None:
+    out = tmp_path / "out.mig"
+    refused = run_script("vmstate", "edit", NET_PC, out, "--set", edit)
+    assert refused.returncode == 2 and line in refused.stderr and "--force" in refused.stderr, refused.stderr
+    assert not out.exists()
+    forced = run_script("vmstate", "edit", NET_PC, out, "--set", edit, "--force")
+    assert forced.returncode == 0 and out.exists()
+    assert "warning: QEMU would refuse" in forced.stderr and line in forced.stderr
+
+
+def test_features_are_checked_against_a_destination_profile(tmp_path: Path) -> None:
+    stream = PREFLIGHT / "streams" / "pc-7.2-net-rng.mig.xz"
+    profile = PREFLIGHT / "profiles" / "7.2-pc-7.2-net-rng.json"
+    offered = json.loads(profile.read_text())["virtio"][NET]["host_features"]
+    missing = next(bit for bit in range(64) if not offered >> bit & 1)
+    out = tmp_path / "out.mig"
+    ok = run_script("vmstate", "edit", stream, out, "--profile", profile,
+                    "--set", f"{NET}:virtio.guest_features={offered & 0xFFFF_FFFF:#x}")
+    assert ok.returncode == 0, ok.stderr
+    refused = run_script("vmstate", "edit", stream, tmp_path / "no.mig", "--profile", profile,
+                         "--set", f"{NET}:virtio.guest_features={1 << missing:#x}")
+    assert refused.returncode == 2 and f"Features {1 << missing:#x} unsupported" in refused.stderr, refused.stderr
+    assert not (tmp_path / "no.mig").exists()
+
+
+def test_a_ports_map_the_destination_does_not_have_is_refused(tmp_path: Path) -> None:
+    serial = CORPUS / "pc-7.2-virtio-serial-legacy.mig"
+    result = run_script("vmstate", "edit", serial, tmp_path / "out.mig",
+                        "--set", "0000:00:02.0/virtio-console:virtio.device.ports_map=[1]")
+    assert result.returncode == 2 and "Failed to load virtio-console:virtio" in result.stderr, result.stderr
+    assert not (tmp_path / "out.mig").exists()

@@ -84,6 +84,8 @@ def edit(ctx: click.Context, source: Path, out: Path | None, sets: tuple[str, ..
             checks = EditChecks(profile)
             output = to or _SUFFIX_FORMATS.get(out.suffix.lower())
             edit_file(source, out, assignments, to=output, descriptions=descriptions, checks=checks, force=force)
+            for what in checks.unchecked:
+                click.echo(printable(f"vmstate: note: not checked: {what}"), err=True)
             for refusal in checks.refusals:
                 click.echo(printable(f"vmstate: warning: QEMU would refuse {refusal.section} on load: "
                                      f"{' / '.join(refusal.qemu_lines[:1])} (at {refusal.path}; it needs "

@@ -18,8 +18,7 @@ __all__ = ["edit", "export", "import_"]
 
 _PROG = "vmstate"
 
-#: output format by file suffix (as ``vmstate convert``)
-_SUFFIX_FORMATS = {".msgpack": "msgpack", ".cbor": "cbor", ".json": "json", ".jsonl": "json", ".mig": "qemu"}
+from ..cli import _SUFFIX_FORMATS, _registry  # convert's suffixes and the registry, not copies of them
 
 
 @click.command()
@@ -96,12 +95,6 @@ def edit(ctx: click.Context, source: Path, out: Path | None, sets: tuple[str, ..
         return 0
 
     raise SystemExit(guarded(_PROG, action, debug=debug_of(ctx)))
-
-
-def _registry():  # type: ignore[no-untyped-def]
-    from devices import DEFAULT_REGISTRY
-
-    return DEFAULT_REGISTRY
 
 
 @click.command(name="export")

@@ -101,16 +101,25 @@ def _boolean(text: str, where: str) -> int:
     raise EditError(f"{where}: {text!r} is not a bool (true/false, on/off, 1/0)")
 
 
+def _json(text: str, expected: type, message: str) -> Any:
+    """``text`` parsed as JSON of type ``expected``, else an ``EditError`` saying ``message``.
+
+    Deep nesting is refused like bad JSON, not left to raise ``RecursionError``.
+    """
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise EditError(message) from None
+    if not isinstance(value, expected):
+        raise EditError(message)
+    return value
+
+
 def _bytes(text: str, kind: Kind | Description | None, current: Any, where: str) -> bytes:
     stripped = text.strip()
     size = _size_of(kind, current)
     if stripped.startswith('"'):
-        try:
-            decoded = json.loads(stripped)
-        except ValueError:
-            raise EditError(f"{where}: {text!r} is not a quoted string") from None
-        if not isinstance(decoded, str):
-            raise EditError(f"{where}: {text!r} is not a quoted string")
+        decoded = _json(stripped, str, f"{where}: {text!r} is not a quoted string")
         try:
             data = decoded.encode("latin-1")
         except UnicodeEncodeError:
@@ -162,12 +171,7 @@ def parse_value(text: str, kind: Kind | Description | None, current: Any, where:
 
 
 def _list(text: str, kind: Kind | Description | None, current: Any, where: str) -> list[Any]:
-    try:
-        items = json.loads(text)
-    except ValueError:
-        raise EditError(f"{where}: a list is written as a JSON list, as in [1, 2, 3]") from None
-    if not isinstance(items, list):
-        raise EditError(f"{where}: a list is written as a JSON list, as in [1, 2, 3]")
+    items = _json(text, list, f"{where}: a list is written as a JSON list, as in [1, 2, 3]")
     if isinstance(current, list) and len(items) != len(current):
         raise EditError(f"{where}: {len(items)} items given, the list has {len(current)} (set the count field to "
                         "change its length)")

@@ -340,3 +340,10 @@ def test_a_ports_map_the_destination_does_not_have_is_refused(tmp_path: Path) ->
                         "--set", "0000:00:02.0/virtio-console:virtio.device.ports_map=[1]")
     assert result.returncode == 2 and "Failed to load virtio-console:virtio" in result.stderr, result.stderr
     assert not (tmp_path / "out.mig").exists()
+
+
+def test_a_deeply_nested_list_value_is_an_edit_error(tmp_path: Path) -> None:
+    with pytest.raises(EditError, match="a list is written as a JSON list"):
+        parse_value("[" * 100_000, None, [1, 2], "f")
+    with pytest.raises(EditError, match="is not a quoted string"):
+        parse_value('"' + "[" * 10, Buffer(size=4, text=True), b"\0" * 4, "t")

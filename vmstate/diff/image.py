@@ -163,6 +163,9 @@ def _section(image: StreamImage, by_id: dict[int, SectionImage], header: records
 
 
 def _fold(section: SectionImage, data: bytes) -> None:
+    """Fold one record into the section's digest (HTAB records may come in a full section, not only an iterative one)."""
+    if section.digest is None:
+        section.source, section.digest = "iterative", xxhash.xxh3_128()
     section.digest.update(len(data).to_bytes(8, "big"))
     section.digest.update(data)
     section.records += 1

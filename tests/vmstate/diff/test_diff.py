@@ -306,3 +306,17 @@ def test_pages_beyond_what_the_diff_tracks_are_a_typed_error() -> None:
     with pytest.raises(LimitExceededError, match="beyond"):
         table.set(MAX_PAGES, page_digest(b"z"))
     table.close()
+
+
+def test_an_htab_section_sent_whole_is_a_typed_error_not_a_traceback(tmp_path: Path) -> None:
+    """Fuzz seed 41, input 478: pseries' spapr/htab section START turned FULL put HTAB records in a non-iterative section."""
+    from vmstate.errors import VMStateError
+
+    data = bytearray((CORPUS / "pseries-2.2-virtio-all.mig").read_bytes())
+    at = 115  # the START header of section 22, spapr/htab
+    assert data[at] == SectionType.START.value and data[at + 5:at + 5 + 11] == b"\nspapr/htab"
+    data[at] = SectionType.FULL.value
+    hostile = tmp_path / "htab-full.mig"
+    hostile.write_bytes(bytes(data))
+    with pytest.raises(VMStateError, match="PART for section id 22, which was never started"):
+        diff_files(hostile, CORPUS / "pseries-2.2-virtio-all.mig")

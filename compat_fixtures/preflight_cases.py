@@ -10,7 +10,8 @@ kept, less warnings.  Each destination's profile is learned once
 (``vmstate.preflight.learn``) and committed, so the prediction test runs
 without QEMU; another test learns them again and compares.
 
-    python3 compat_fixtures/preflight_cases.py [--only NAME]
+    python3 compat_fixtures/preflight_cases.py                  # streams, profiles and cases
+    python3 compat_fixtures/preflight_cases.py --profiles-only  # learn the destinations' profiles again
 """
 
 from __future__ import annotations
@@ -231,14 +232,28 @@ def measure(destination: Destination, stream: Path, work: Path) -> dict[str, Any
                                              and "terminating on signal" not in line]}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.parse_args(argv)
+def write_profiles(profiles_dir: Path) -> None:
+    """Learn every destination's profile from QEMU and write it."""
     from vmstate.preflight.learn import learn_profile
 
+    for destination in DESTINATIONS:
+        profile = learn_profile(qemu(destination.version).command(X86), ["-M", destination.machine, *destination.args])
+        profile = attrs.evolve(profile, argv=tuple(destination.recorded_argv()))
+        (profiles_dir / f"{destination.name}.json").write_text(
+            json.dumps(profile.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"profile {destination.name}: {len(profile.sections)} sections", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profiles-only", action="store_true", help="learn the profiles again, keep the rest")
+    args = parser.parse_args(argv)
     streams_dir, profiles_dir = OUT / "streams", OUT / "profiles"
     streams_dir.mkdir(parents=True, exist_ok=True)
     profiles_dir.mkdir(parents=True, exist_ok=True)
+    if args.profiles_only:
+        write_profiles(profiles_dir)
+        return 0
     sources = {s.name: s for s in SOURCES}
     destinations = {d.name: d for d in DESTINATIONS}
     with tempfile.TemporaryDirectory() as work_name:
@@ -252,12 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             if source.base is None:  # edited streams are derived from their base again by the tests
                 (streams_dir / f"{source.name}.mig.xz").write_bytes(lzma.compress(data, preset=9))
             print(f"stream {source.name}: {len(data)} bytes", file=sys.stderr)
-        for destination in DESTINATIONS:
-            profile = learn_profile(qemu(destination.version).command(X86), ["-M", destination.machine, *destination.args])
-            profile = attrs.evolve(profile, argv=tuple(destination.recorded_argv()))
-            (profiles_dir / f"{destination.name}.json").write_text(
-                json.dumps(profile.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-            print(f"profile {destination.name}: {len(profile.sections)} sections", file=sys.stderr)
+        write_profiles(profiles_dir)
         cases = []
         for source_name, destination_name in CASES:
             source, destination = sources[source_name], destinations[destination_name]

@@ -148,3 +148,37 @@ def test_qemu_refuses_a_ports_map_vmstate_edit_refuses(tmp_path: Path) -> None:
     assert run_script("vmstate", "edit", CORPUS / f"{name}.mig", out, "--set", edit, "--force").returncode == 0
     assert load_and_query(argv, CORPUS / f"{name}.mig", tmp_path, [])[0] == "completed"
     assert load_and_query(argv, out, tmp_path, [])[0] == "failed"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_read_only_capability_byte_is_refused_as_qemu_refuses_it(version: str, tmp_path: Path) -> None:
+    """A virtio capability's padding is read-only, MSI-X's mask-all bit writable: vmstate edit and QEMU agree."""
+    from compat_fixtures.preflight_cases import Destination, measure
+
+    source = _paused(version, "qemu-system-x86_64", PC, tmp_path / "pc.mig")
+    got = run_script("vmstate", "edit", source, "--get", f"{NET}:virtio.transport.pci.config")
+    config = bytearray.fromhex(got.stdout.split(" = ")[1])
+    msix = next(at for at in _capabilities(config) if config[at] == 0x11)
+    virtio = next(at for at in _capabilities(config) if config[at] == 0x09)
+    destination = Destination("pc", version, "pc", tuple(a for a in PC[2:] if a not in ("-S", "-nographic")))
+    for at, flip, loads in ((virtio + 5, 0x01, False), (msix + 3, 0x40, True)):
+        edited = bytearray(config)
+        edited[at] ^= flip
+        out = tmp_path / f"config-{at:x}.mig"
+        setting = f"{NET}:virtio.transport.pci.config={edited.hex()}"
+        checked = run_script("vmstate", "edit", source, out, "--set", setting)
+        assert (checked.returncode == 0) == loads, checked.stderr
+        if not loads:
+            assert run_script("vmstate", "edit", source, out, "--set", setting, "--force").returncode == 0
+        outcome = measure(destination, out, tmp_path)
+        assert outcome["status"] == ("completed" if loads else "failed"), outcome
+        if not loads:
+            assert outcome["qemu_lines"][0] in checked.stderr  # QEMU's own line, masks and all
+
+
+def _capabilities(config: bytes) -> list[int]:
+    found, at = [], config[0x34]
+    while at and at not in found:
+        found.append(at)
+        at = config[at + 1]
+    return found

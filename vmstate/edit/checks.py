@@ -4,11 +4,11 @@ Against a destination profile (``vmstate preflight --save-profile``) the
 checks are pre-flight's, for the edited sections: the virtio load rules
 (ring indices without a ring, MSI-X vectors past the table, features the
 device does not offer, ``has_vnet_hdr`` without a vnet header backend,
-read-only PCI header bytes) and the ``* equal`` field checks; and
+read-only PCI config bytes: the header and the capabilities) and the ``* equal`` field checks; and
 virtio-serial's ports map, which must name the destination's own ports.
 
 Without a profile the destination is taken to be the device the stream
-came from: its MSI-X table size, its PCI header, its vnet header (a source
+came from: its MSI-X table size, its PCI config bytes, its vnet header (a source
 that had none; one that had it is assumed to keep it). The features it
 offers are not in the stream, so they stay unchecked; ``unchecked`` says so.
 """
@@ -21,7 +21,7 @@ from devices.virtio.device import virtio_section_of
 from streams.records import DeviceState
 from vmstate.description import Record
 from vmstate.preflight.profile import Profile, SectionSlot, VirtioSlot
-from vmstate.preflight.rules import Refusal, device_load_failure, section_refusals
+from vmstate.preflight.rules import Refusal, device_load_failure, pci_config_unchecked, section_refusals
 
 __all__ = ["EditChecks", "source_slot"]
 
@@ -43,7 +43,8 @@ def source_slot(state: DeviceState) -> VirtioSlot | None:
         host_features=None,
         vectors=len(table) // _MSIX_ENTRY if isinstance(table, (bytes, bytearray)) and table else None,
         has_vnet_hdr=False if vnet == 0 else None,
-        pci_header=bytes(config[:64]).hex() if isinstance(config, (bytes, bytearray)) else None,
+        pci_config=bytes(config).hex() if isinstance(config, (bytes, bytearray)) and len(config) in (256, 4096)
+        else None,
     )
 
 
@@ -67,6 +68,9 @@ class EditChecks:
                               sections=(SectionSlot(after.idstr, after.instance_id, after.version,
                                                     before.description.name),),
                               ram=(), vmsds={}, virtio={after.idstr: slot})
+        slot = profile.virtio.get(after.idstr)
+        if slot is not None:
+            self.unchecked.extend(pci_config_unchecked(after.idstr, slot))
         self.refusals.extend(section_refusals(after, profile))
         self.refusals.extend(_ports_map(before, after))
 

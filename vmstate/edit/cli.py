@@ -49,7 +49,7 @@ def edit(ctx: click.Context, source: Path, out: Path | None, sets: tuple[str, ..
     Nothing is written unless every edit is made; OUT is replaced atomically.
     The edited sections then get pre-flight's device checks (ring indices
     without a ring, MSI-X vectors past the table, features not offered,
-    has_vnet_hdr without a vnet header, read-only PCI header bytes): what
+    has_vnet_hdr without a vnet header, read-only PCI config bytes): what
     QEMU would refuse is an error unless --force.
 
     \b

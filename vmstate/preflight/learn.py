@@ -270,8 +270,8 @@ def _virtio_slot(state: Record) -> VirtioSlot:
     vnet = device.fields.get("has_vnet_hdr") if isinstance(device, Record) else None
     pci = transport.fields.get("pci") if isinstance(transport, Record) else None
     config = pci.fields.get("config") if isinstance(pci, Record) else None
-    header = bytes(config[:64]).hex() if isinstance(config, (bytes, bytearray)) and len(config) >= 64 else None
-    return VirtioSlot(vectors=vectors, has_vnet_hdr=None if vnet is None else bool(vnet), pci_header=header)
+    own = bytes(config).hex() if isinstance(config, (bytes, bytearray)) and len(config) in (256, 4096) else None
+    return VirtioSlot(vectors=vectors, has_vnet_hdr=None if vnet is None else bool(vnet), pci_config=own)
 
 
 def _dump_vmstate(argv: list[str], work: Path, timeout: float) -> dict[str, VmsdShape]:

@@ -85,8 +85,8 @@ class VirtioSlot:
     vectors: int | None = None
     #: virtio-net: whether its backend has a vnet header (``has_vnet_hdr`` of its own stream)
     has_vnet_hdr: bool | None = None
-    #: virtio-pci: the first 64 bytes of its PCI config space (its own stream), hex
-    pci_header: str | None = None
+    #: virtio-pci: its PCI config space (its own stream), hex; a profile of an earlier release kept 64 bytes
+    pci_config: str | None = None
 
 
 @attrs.frozen
@@ -247,6 +247,10 @@ def _check(value: Any, where: str) -> FieldCheck:
                       _text(entry.get("field"), f"{where}.field"), rule, _int(entry.get("value"), f"{where}.value", _U64))
 
 
+#: a PCI header, a PCI config space, a PCI Express config space
+_CONFIG_HEX_LENGTHS = (128, 512, 8192)
+
+
 def _optional(value: Any, where: str, limit: int) -> int | None:
     return None if value is None else _int(value, where, limit)
 
@@ -256,12 +260,13 @@ def _virtio(value: Any, where: str) -> VirtioSlot:
     vnet = entry.get("has_vnet_hdr")
     if vnet is not None and not isinstance(vnet, bool):
         raise ProfileError(f"{where}.has_vnet_hdr: is not true, false or null")
-    header = entry.get("pci_header")
-    if header is not None and (not isinstance(header, str) or len(header) != 128
-                               or any(c not in "0123456789abcdef" for c in header)):
-        raise ProfileError(f"{where}.pci_header: is not 64 bytes of lower-case hex")
+    key = "pci_config" if "pci_config" in entry else "pci_header"  # the name of an earlier release
+    config = entry.get(key)
+    if config is not None and (not isinstance(config, str) or len(config) not in _CONFIG_HEX_LENGTHS
+                               or any(c not in "0123456789abcdef" for c in config)):
+        raise ProfileError(f"{where}.{key}: is not 64, 256 or 4096 bytes of lower-case hex")
     return VirtioSlot(_optional(entry.get("host_features"), f"{where}.host_features", _U64),
-                      _optional(entry.get("vectors"), f"{where}.vectors", 1 << 16), vnet, header)
+                      _optional(entry.get("vectors"), f"{where}.vectors", 1 << 16), vnet, config)
 
 
 def _vmsd(value: Any, where: str) -> VmsdShape:

@@ -25,16 +25,15 @@ from streams import records
 from streams.qemu import StreamReader
 
 from ..description import Record
+from .pci_config import config_masks, first_refused_byte
 from .profile import Profile, VirtioSlot, VmsdShape
 
-__all__ = ["Refusal", "Verdict", "device_load_failure", "listed_subsections", "predict", "section_refusals"]
+__all__ = ["Refusal", "Verdict", "device_load_failure", "listed_subsections", "pci_config_unchecked", "predict",
+           "section_refusals"]
 
 _EINVAL = "Invalid argument"
 _EPERM = "Operation not permitted"  # virtio_load's -1
 _NO_VECTOR = 0xFFFF
-#: hw/pci/pci.c pci_init_cmask: the header bytes a load must not change (their wmask and w1cmask are 0)
-_HEADER_CMASK = {0x00: 0xFF, 0x01: 0xFF, 0x02: 0xFF, 0x03: 0xFF, 0x06: 0x10, 0x08: 0xFF, 0x09: 0xFF,
-                 0x0A: 0xFF, 0x0B: 0xFF, 0x0E: 0xFF, 0x34: 0xFF}
 _ENOENT = "No such file or directory"
 
 
@@ -125,9 +124,8 @@ def predict(source: BinaryIO, profile: Profile, *, descriptions: Any = None) -> 
         if isinstance(record, records.DeviceState) and profile.section(record.idstr, record.instance_id) is not None:
             refusals.extend(_subsection_versions(record, profile, vmdesc, header_offset))
         offset = reader.offset
-    if any(slot.pci_header for slot in profile.virtio.values()):
-        unchecked.append("PCI config bytes past the header (capabilities): QEMU's write masks there are not "
-                         "known here; the header's read-only bytes are checked")
+    for idstr, virtio_slot in sorted(profile.virtio.items()):
+        unchecked.extend(pci_config_unchecked(idstr, virtio_slot))
     if undescribed:
         unchecked.append(f"minimum version and subsections of {len(undescribed)} vmsd(s) the destination's "
                          f"-dump-vmstate does not list: {', '.join(sorted(undescribed))}")
@@ -208,16 +206,19 @@ def _virtio(state: Record, idstr: str, instance: int, vmsd: str, slot: VirtioSlo
     transport = state.fields.get("transport")
     pci = transport.fields.get("pci") if isinstance(transport, Record) else None
     config = pci.fields.get("config") if isinstance(pci, Record) else None
-    if slot.pci_header is not None and isinstance(config, (bytes, bytearray)):
-        ours = bytes.fromhex(slot.pci_header)
-        for at, cmask in _HEADER_CMASK.items():
-            if at < len(config) and (config[at] ^ ours[at]) & cmask:
-                yield refusal("pci-config", (
-                    f"get_pci_config_device: Bad config data: i={at:#x} read: {config[at]:x} device: {ours[at]:x} "
-                    f"cmask: {cmask:x} wmask: 0 w1cmask:0", "Failed to load PCIDevice:config"), _EINVAL,
-                    f"virtio.transport.pci.config[{at:#x}]",
-                    "the same kind of device as the source's (e.g. the same disable-legacy/disable-modern setting)")
-                return
+    if slot.pci_config is not None and isinstance(config, (bytes, bytearray)):
+        own = bytes.fromhex(slot.pci_config)
+        refused = first_refused_byte(bytes(config), own, config_masks(own))
+        if refused is not None:
+            at, mask = refused
+            yield refusal("pci-config", (
+                f"get_pci_config_device: Bad config data: i={at:#x} read: {config[at]:x} device: {own[at]:x} "
+                f"cmask: {mask.cmask:x} wmask: {mask.wmask:x} w1cmask:{mask.w1cmask:x}",
+                "Failed to load PCIDevice:config"), _EINVAL, f"virtio.transport.pci.config[{at:#x}]",
+                "the same kind of device as the source's (e.g. the same disable-legacy/disable-modern setting)"
+                if at < 0x40 else "the config bytes the destination's device has there (a read-only capability "
+                "register: the same device options and QEMU as the source's)")
+            return
     config_vector = transport.fields.get("config_vector") if isinstance(transport, Record) else None
     if _vector_refused(config_vector, slot):
         yield refusal("msix-vector", (), _EINVAL, "virtio.transport.config_vector",
@@ -264,6 +265,16 @@ def section_refusals(record: records.DeviceState, profile: Profile, *, offset: i
         vmsd = section.vmsd_name if section is not None and section.vmsd_name else record.description.name
         found.extend(_virtio(state, record.idstr, record.instance_id, vmsd, slot, offset))
     return found
+
+
+def pci_config_unchecked(idstr: str, slot: VirtioSlot) -> list[str]:
+    """What of a destination device's PCI config bytes the rules cannot check (a 64-byte profile, unknown capabilities)."""
+    if slot.pci_config is None:
+        return []
+    if len(slot.pci_config) == 128:
+        return [f"{idstr}: PCI config bytes past the header (the profile keeps only the first 64; "
+                "learn it again to check the capabilities)"]
+    return [f"{idstr}: {what}" for what in config_masks(bytes.fromhex(slot.pci_config)).unknown]
 
 
 def device_load_failure(vmsd_field: str, instance_id: int, idstr: str, error: str = _EINVAL) -> tuple[str, ...]:

@@ -126,6 +126,8 @@ def predict(source: BinaryIO, profile: Profile, *, descriptions: Any = None) -> 
         offset = reader.offset
     for idstr, virtio_slot in sorted(profile.virtio.items()):
         unchecked.extend(pci_config_unchecked(idstr, virtio_slot))
+    if any(slot.pci_config for slot in profile.virtio.values()):
+        unchecked.append("PCI BARs' read-only bits (their masks follow BAR sizes, which no stream carries)")
     if undescribed:
         unchecked.append(f"minimum version and subsections of {len(undescribed)} vmsd(s) the destination's "
                          f"-dump-vmstate does not list: {', '.join(sorted(undescribed))}")

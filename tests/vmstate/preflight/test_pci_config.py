@@ -102,3 +102,15 @@ def test_a_profile_of_an_earlier_release_keeps_its_header_check_and_says_what_it
     idstr, slot = sorted(profile.virtio.items())[0]
     assert slot.pci_config is not None and len(slot.pci_config) == 128
     assert "the profile keeps only the first 64" in pci_config_unchecked(idstr, slot)[0]
+
+
+def test_pre_flight_says_the_bars_are_not_checked() -> None:
+    import io
+    import lzma
+
+    from vmstate.preflight import Profile, predict
+
+    preflight = ROOT / "compat_fixtures" / "preflight"
+    stream = lzma.decompress((preflight / "streams" / "pc-7.2-net-rng.mig.xz").read_bytes())
+    verdict = predict(io.BytesIO(stream), Profile.load(preflight / "profiles" / "7.2-pc-7.2-net-rng.json"))
+    assert verdict.loads and any("BARs' read-only bits" in line for line in verdict.unchecked)
